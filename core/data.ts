@@ -1,0 +1,43 @@
+// Readers for untrusted JSON: admission requests, manifests on disk, API objects. They never throw;
+// a missing or mistyped field reads as undefined, so the model decides "unknown" instead of crashing.
+
+export type Json = Record<string, unknown>;
+
+export function record(value: unknown): Json | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+export function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+export function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function integer(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
+}
+
+export function bool(value: unknown): boolean {
+  return value === true;
+}
+
+export function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const r = record(value);
+  if (!r) return out;
+  for (const [k, v] of Object.entries(r)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/** Follows a path of keys through nested records. */
+export function at(value: unknown, ...path: string[]): unknown {
+  let cur: unknown = value;
+  for (const key of path) {
+    const r = record(cur);
+    if (!r) return undefined;
+    cur = r[key];
+  }
+  return cur;
+}

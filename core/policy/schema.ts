@@ -1,0 +1,209 @@
+// The one definition of the daemon policy: its JSON Schema (used by the loader here and rendered
+// into the chart's values.schema.json), its TypeScript shape, and its defaults.
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { record } from '../data.ts';
+
+export const modes = ['enforce', 'warn', 'audit', 'off'] as const;
+export type Mode = (typeof modes)[number];
+
+export const ruleNames = [
+  'readinessProbe',
+  'resources',
+  'registries',
+  'privileged',
+  'hostNetwork',
+  'hostPath',
+  'daemonsPerWorkflow',
+  'maxLifetime',
+] as const;
+export type RuleName = (typeof ruleNames)[number];
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+export interface Policy {
+  /** Go-style duration ("24h", "90m") or seconds; 0 turns the cap off. */
+  maxLifetime: string | number;
+  defaults: { requests: Record<string, string>; limits: Record<string, string> };
+  rules: {
+    readinessProbe: { mode: Mode };
+    resources: { mode: Mode; requests: string[]; limits: string[] };
+    registries: { mode: Mode; allow: string[] };
+    privileged: { mode: Mode };
+    hostNetwork: { mode: Mode };
+    hostPath: { mode: Mode };
+    daemonsPerWorkflow: { mode: Mode; max: number };
+    maxLifetime: { mode: Mode };
+  };
+  namespaces: { names: string[]; mode?: Mode; rules?: Partial<Record<RuleName, Mode>> }[];
+  exemptions: { namespaces?: string[]; selector?: LabelSelector; rules?: RuleName[] }[];
+}
+
+/** Enforces nothing: every rule warns, daemons live at most a day (contracts §3). */
+export const defaultPolicy: Policy = {
+  maxLifetime: '24h',
+  defaults: { requests: {}, limits: {} },
+  rules: {
+    readinessProbe: { mode: 'warn' },
+    resources: { mode: 'warn', requests: ['cpu', 'memory'], limits: [] },
+    registries: { mode: 'warn', allow: [] },
+    privileged: { mode: 'warn' },
+    hostNetwork: { mode: 'warn' },
+    hostPath: { mode: 'warn' },
+    daemonsPerWorkflow: { mode: 'warn', max: 5 },
+    maxLifetime: { mode: 'warn' },
+  },
+  namespaces: [],
+  exemptions: [],
+};
+
+const mode = { type: 'string', enum: [...modes], description: 'enforce: deny; warn: admission warning; audit: log + metric only; off: not checked' };
+const names = { type: 'array', items: { type: 'string', minLength: 1 } };
+const quantityMap = { type: 'object', additionalProperties: { type: 'string', minLength: 1 } };
+const ruleWith = (extra: Record<string, unknown> = {}, description = '') => ({
+  type: 'object',
+  additionalProperties: false,
+  description,
+  properties: { mode, ...extra },
+});
+
+export const policySchema = {
+  $id: 'https://argo-daemon-guard.io/schemas/policy.json',
+  title: 'argo-daemon-guard policy',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxLifetime: {
+      description: 'Cap on a daemon pod\'s activeDeadlineSeconds (Go duration like "24h" or seconds); 0 disables the cap',
+      oneOf: [
+        { type: 'string', pattern: '^(0|(\\d+h)?(\\d+m)?(\\d+s)?)$', minLength: 1 },
+        { type: 'integer', minimum: 0 },
+      ],
+    },
+    defaults: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Filled in on daemon service containers by the mutating webhook where absent',
+      properties: { requests: quantityMap, limits: quantityMap },
+    },
+    rules: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        readinessProbe: ruleWith({}, 'The service container has a readinessProbe (Argo treats a daemon as up when ready)'),
+        resources: ruleWith(
+          { requests: { ...names, description: 'Resource names every service container must request' }, limits: { ...names, description: 'Resource names every service container must limit' } },
+          'Resource requests and limits on service containers',
+        ),
+        registries: ruleWith({ allow: { ...names, description: 'Allowed registries or repository prefixes; empty allows any' } }, 'Images come from allowed registries'),
+        privileged: ruleWith({}, 'No privileged container'),
+        hostNetwork: ruleWith({}, 'No hostNetwork'),
+        hostPath: ruleWith({}, 'No hostPath volume'),
+        daemonsPerWorkflow: ruleWith({ max: { type: 'integer', minimum: 0 } }, 'Daemons one run starts, counted statically at submission'),
+        maxLifetime: ruleWith({}, 'Templates that declare a longer activeDeadlineSeconds than maxLifetime'),
+      },
+    },
+    namespaces: {
+      type: 'array',
+      description: 'Per-namespace mode overrides; the first entry whose names match wins',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['names'],
+        properties: {
+          names: { ...names, minItems: 1, description: 'Namespace names; a trailing * matches a prefix' },
+          mode,
+          rules: { type: 'object', additionalProperties: false, properties: Object.fromEntries(ruleNames.map((r) => [r, mode])) },
+        },
+      },
+    },
+    exemptions: {
+      type: 'array',
+      description: 'Objects exempt from rules; set only here, never by an annotation users control',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          namespaces: names,
+          selector: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              matchLabels: { type: 'object', additionalProperties: { type: 'string' } },
+              matchExpressions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['key', 'operator'],
+                  properties: {
+                    key: { type: 'string', minLength: 1 },
+                    operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+                    values: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+          rules: { type: 'array', items: { type: 'string', enum: [...ruleNames] } },
+        },
+      },
+    },
+  },
+} as const;
+
+const validator = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(policySchema);
+
+function describe(err: ErrorObject): string {
+  const field = err.instancePath ? err.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
+  if (err.keyword === 'additionalProperties') return `${field === '(top level)' ? '' : `${field}.`}${String(err.params.additionalProperty)}: unknown field`;
+  if (err.keyword === 'enum') return `${field}: must be one of ${(err.params.allowedValues as string[]).join(', ')}`;
+  return `${field}: ${err.message ?? 'invalid'}`;
+}
+
+export class PolicyError extends Error {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`policy ${source} is invalid: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
+
+/** Parses the policy file's text; unknown fields and bad values are errors that name the field. */
+export function parsePolicy(source: string, yamlText: string): Policy {
+  let doc: unknown;
+  try {
+    doc = parseYaml(yamlText);
+  } catch (err) {
+    throw new PolicyError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || doc === undefined) doc = {};
+  if (!validator(doc)) {
+    const problems = [...new Set((validator.errors ?? []).filter((e) => e.keyword !== 'oneOf').map(describe))];
+    throw new PolicyError(source, problems.length ? problems : ['does not match the policy schema']);
+  }
+  return withDefaults(doc as Partial<Policy>);
+}
+
+function withDefaults(p: Partial<Policy>): Policy {
+  const rules = { ...defaultPolicy.rules } as Record<RuleName, Record<string, unknown>>;
+  for (const name of ruleNames) rules[name] = { ...defaultPolicy.rules[name], ...(record(p.rules?.[name]) ?? {}) };
+  return {
+    maxLifetime: p.maxLifetime ?? defaultPolicy.maxLifetime,
+    defaults: { requests: p.defaults?.requests ?? {}, limits: p.defaults?.limits ?? {} },
+    rules: rules as unknown as Policy['rules'],
+    namespaces: p.namespaces ?? [],
+    exemptions: p.exemptions ?? [],
+  };
+}
+
+/** "24h" / "1h30m" / 5400 → seconds; the schema has already checked the form. */
+export function durationSeconds(value: string | number): number {
+  if (typeof value === 'number') return value;
+  let total = 0;
+  for (const m of value.matchAll(/(\d+)([hms])/g)) total += Number(m[1]) * { h: 3600, m: 60, s: 1 }[m[2] as 'h' | 'm' | 's'];
+  return total;
+}
