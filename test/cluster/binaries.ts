@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.ts';
+import { withLock } from './lock.ts';
 
 export const versions = {
   kubernetes: 'v1.35.4',
@@ -151,9 +152,28 @@ async function goModDownload(module: string, version: string, env: NodeJS.Proces
   await runGo(['mod', 'download', `${module}@${version}`], { cwd: cacheRoot(), env, what: `download ${module}@${version}`, logFile });
 }
 
+/**
+ * Builds one binary unless it is cached. A lock file in the cache (bin/.lock-<name>-<version>) makes
+ * sure two processes never compile the same binary at once: the second waits, then finds it built.
+ */
 export async function build(name: BinaryName): Promise<string> {
   const target = binaryPath(name);
   if (existsSync(target)) return target;
+  const recipe = recipes[name];
+  const lockDir = join(cacheRoot(), 'bin');
+  mkdirSync(lockDir, { recursive: true });
+  return withLock(
+    join(lockDir, `.lock-${name}-${recipe.version}`),
+    {
+      what: `build ${name} ${recipe.version}`,
+      onWait: (h, s) => log(`waiting for pid ${h.pid}, which is building ${name} ${recipe.version} (${s}s so far)`),
+    },
+    async () => (existsSync(target) ? target : buildLocked(name)),
+  );
+}
+
+async function buildLocked(name: BinaryName): Promise<string> {
+  const target = binaryPath(name);
   const recipe = recipes[name];
   const workRoot = join(cacheRoot(), 'build');
   mkdirSync(workRoot, { recursive: true });

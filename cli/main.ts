@@ -1,0 +1,40 @@
+// argo-daemon-guard: one binary, one command per part (contracts §5). Each command lives in its own
+// module and is loaded only when asked for, so `lint` never pulls in the Kubernetes client.
+export interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, () => Promise<Command>> = {
+  webhook: async () => (await import('../webhook/main.ts')).webhookCommand,
+  lint: async () => (await import('./lint.ts')).lintCommand,
+};
+
+function usage(): string {
+  return [
+    'usage: argo-daemon-guard <command> [options]',
+    '',
+    'commands:',
+    '  webhook             serve the mutating and validating admission webhooks over HTTPS',
+    '  lint FILE...        check Workflows and templates against the daemon policy, offline',
+    '',
+    'Run `argo-daemon-guard <command> --help` for a command\'s options.',
+    'Exit codes: 0 ok, 1 policy violations (lint), 2 bad usage or unreadable input.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`argo-daemon-guard: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  return (await load()).run(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));
