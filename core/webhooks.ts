@@ -42,7 +42,9 @@ function clientConfig(o: WebhookOptions, path: '/mutate' | '/validate') {
 
 /** Templates carry no instance id (only the Workflows made from them do), so they are always checked. */
 function selectors(o: WebhookOptions, objects: 'pods' | 'workflows' | 'templates') {
-  const namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: o.excludedNamespaces }] };
+  // kube-system is always excluded (contracts §2); it also keeps NotIn's values non-empty, which the API server requires.
+  const excluded = [...new Set([...o.excludedNamespaces, 'kube-system'])];
+  const namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excluded }] };
   const expressions: { key: string; operator: string; values?: string[] }[] = [];
   if (objects === 'pods') expressions.push({ key: argo.workflowLabel, operator: 'Exists' });
   if (o.instanceId && objects !== 'templates') expressions.push({ key: argo.controllerInstanceIdLabel, operator: 'In', values: [o.instanceId] });
@@ -50,7 +52,9 @@ function selectors(o: WebhookOptions, objects: 'pods' | 'workflows' | 'templates
 }
 
 function common(o: WebhookOptions) {
-  return { admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds: Math.min(o.timeoutSeconds ?? 5, 5) };
+  // The API server accepts 1–30 whole seconds; the guard stays at 5 or less.
+  const timeout = o.timeoutSeconds !== undefined && Number.isFinite(o.timeoutSeconds) ? Math.floor(o.timeoutSeconds) : 5;
+  return { admissionReviewVersions: ['v1'], sideEffects: 'None', timeoutSeconds: Math.min(Math.max(timeout, 1), 5) };
 }
 
 export function mutatingWebhookConfiguration(o: WebhookOptions) {

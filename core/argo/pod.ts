@@ -64,10 +64,12 @@ export function locateTemplate(pod: unknown, podName: string): TemplateSource {
   const inits = containersOf(spec, 'initContainers');
   const mains = containersOf(spec, 'containers');
   const supervisor = mains.find((c) => c.name === argo.supervisorContainer && c.env.has(argo.templateEnv));
+  // v3.5 also puts it in the init container, so a regular container carrying it decides v3.5 before
+  // the init containers decide legacy.
   const candidates: [TemplateLayout, ContainerEnv | undefined][] = [
     ['init-less', supervisor],
+    ['v3.5', mains.find((c) => c.name !== argo.supervisorContainer && c.env.has(argo.templateEnv))],
     ['legacy', inits.find((c) => c.env.has(argo.templateEnv))],
-    ['v3.5', mains.find((c) => c.env.has(argo.templateEnv))],
   ];
   for (const [layout, container] of candidates) {
     if (!container) continue;

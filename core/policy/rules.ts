@@ -28,15 +28,19 @@ export function normalizedImage(image: string): string {
   const slash = image.indexOf('/');
   const first = slash < 0 ? '' : image.slice(0, slash);
   const hasRegistry = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost');
-  if (hasRegistry) return image;
-  return `docker.io/${slash < 0 ? `library/${image}` : image}`;
+  // Docker Hub's own names: index.docker.io is docker.io, and a one-part repository is in library/.
+  if (hasRegistry && first !== 'docker.io' && first !== 'index.docker.io') return image;
+  const path = hasRegistry ? image.slice(slash + 1) : image;
+  return `docker.io/${path.includes('/') ? path : `library/${path}`}`;
 }
 
 export function registryAllowed(image: string, allow: string[]): boolean {
   const ref = normalizedImage(image);
   return allow.some((entry) => {
     const prefix = entry.replace(/\/+$/, '');
-    return ref === prefix || ref.startsWith(`${prefix}/`) || ref.startsWith(`${prefix}:`) || ref.startsWith(`${prefix}@`);
+    // A tag or digest may follow a repository; after a bare registry a colon is a port, another registry.
+    const repository = prefix.includes('/');
+    return ref === prefix || ref.startsWith(`${prefix}/`) || (repository && (ref.startsWith(`${prefix}:`) || ref.startsWith(`${prefix}@`)));
   });
 }
 
@@ -57,7 +61,9 @@ const daemonChecks: Record<Exclude<RuleName, 'daemonsPerWorkflow'>, Check> = {
     for (const c of services(d)) {
       const missing = [
         ...p.rules.resources.requests.filter((r) => !(r in c.requests) && !(r in p.defaults.requests)).map((r) => `requests.${r}`),
-        ...p.rules.resources.limits.filter((r) => !(r in c.limits) && !(r in p.defaults.limits)).map((r) => `limits.${r}`),
+        // The mutating webhook adds a default limit only where the container requests none of that
+        // resource (it never makes request > limit), so only then does the default satisfy the rule.
+        ...p.rules.resources.limits.filter((r) => !(r in c.limits) && !(r in p.defaults.limits && !(r in c.requests))).map((r) => `limits.${r}`),
       ];
       if (missing.length > 0) {
         out.push({

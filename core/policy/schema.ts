@@ -190,7 +190,7 @@ export function parsePolicy(source: string, yamlText: string): Policy {
 
 function withDefaults(p: Partial<Policy>): Policy {
   const rules = { ...defaultPolicy.rules } as Record<RuleName, Record<string, unknown>>;
-  for (const name of ruleNames) rules[name] = { ...defaultPolicy.rules[name], ...(record(p.rules?.[name]) ?? {}) };
+  for (const name of ruleNames) rules[name] = { ...structuredClone(defaultPolicy.rules[name]), ...(record(p.rules?.[name]) ?? {}) };
   return {
     maxLifetime: p.maxLifetime ?? defaultPolicy.maxLifetime,
     defaults: { requests: p.defaults?.requests ?? {}, limits: p.defaults?.limits ?? {} },
