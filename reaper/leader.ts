@@ -72,6 +72,7 @@ export class LeaderElector {
   private observed: { holder: string; renewTime: string; resourceVersion: string } | undefined;
   private observedAt = 0;
   private lastRenewed = 0;
+  private uid: string | undefined;
   private readonly o: LeaderElectionOptions;
   private readonly store: LeaseStore;
   private readonly log: Logger;
@@ -83,6 +84,11 @@ export class LeaderElector {
     this.store = store;
     this.log = log.child({ component: 'leader-election', lease: `${o.namespace}/${o.name}`, identity: o.identity });
     this.now = now;
+  }
+
+  /** The Lease's uid once seen: the reaper's own object, where it records Events about itself. */
+  leaseUid(): string | undefined {
+    return this.uid;
   }
 
   isLeader(): boolean {
@@ -160,6 +166,7 @@ export class LeaderElector {
   }
 
   private observe(lease: V1Lease): void {
+    this.uid = lease.metadata?.uid ?? this.uid;
     const record = {
       holder: lease.spec?.holderIdentity ?? '',
       renewTime: lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : '',

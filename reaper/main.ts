@@ -1,0 +1,234 @@
+// `argo-daemon-guard reaper`: config (followed as it changes), caches, the Lease, the health and
+// metrics endpoint; acts only while it holds the Lease, and hands it over on SIGTERM.
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Command } from '../cli/main.ts';
+import { guard } from '../core/keys.ts';
+import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
+import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/log.ts';
+import { apiErrorMessage, inClusterNamespace, loadKubeConfig } from '../runtime/kube.ts';
+import { WatchedFiles } from '../runtime/watched-file.ts';
+import { apiReaperCluster } from './cluster.ts';
+import { ReaperController } from './controller.ts';
+import { LeaderElector, apiLeaseStore, defaultElection } from './leader.ts';
+import { createReaperMetrics, type ReaperMetrics } from './metrics.ts';
+import { CircuitBreaker, RateLimit } from './valves.ts';
+
+export const reaperUsage = `usage: argo-daemon-guard reaper [--dry-run] [--config FILE] [--kubeconfig FILE] [options]
+
+Watches daemon pods and their Workflows and deletes daemons whose scope is over, after the pod's
+grace period plus the configured margin; verifies they are gone; logs, records Events and counts.
+Only the replica holding the Lease acts.
+
+  --dry-run               never delete: record what would be reaped (also: dryRun in the config)
+  --config FILE           the reaper config (YAML); followed as it changes, a bad version is refused
+  --kubeconfig FILE       cluster credentials (default: $KUBECONFIG, else the pod's service account)
+  --port N                plain HTTP for /healthz, /readyz, /metrics (default 8081)
+  --lease-namespace NS    where the Lease lives (default: the pod's namespace, else "default")
+  --lease-name NAME       (default ${guard.name}-reaper)
+  --identity ID           this replica's name in the Lease (default: $POD_NAME, else the host name)
+  --log-level LEVEL       ${logLevels.join(', ')} (default info)
+
+Exit codes: 0 stopped cleanly; 2 bad usage, unreadable config or no cluster credentials.`;
+
+interface ConfigSource {
+  current(): ReaperConfig;
+  close(): void;
+}
+
+async function openConfig(path: string | undefined, log: Logger, metrics: ReaperMetrics, onChange: () => void): Promise<ConfigSource> {
+  if (!path) return { current: () => defaultReaperConfig, close: () => {} };
+  const watched = await WatchedFiles.open<ReaperConfig>({
+    paths: [path],
+    parse: ([text]) => parseReaperConfig(path, text!.toString('utf8')),
+    onLoad: (e) => {
+      metrics.configReloads.inc({ outcome: e.ok ? 'success' : 'failure' });
+      if (e.ok) {
+        log.info({ source: path, initial: e.initial, dryRun: e.value.dryRun }, 'reaper config loaded');
+        if (!e.initial) onChange();
+      } else {
+        const problems = e.error instanceof ReaperConfigError ? e.error.problems : [e.error.message];
+        log.error({ source: path, err: e.error.message, problems }, e.keptLastGood ? 'config reload failed; keeping the last good config' : 'config load failed');
+      }
+    },
+  });
+  const first = watched.current();
+  if (!first) {
+    watched.close();
+    throw new Error(watched.status().lastError ?? `cannot load ${path}`);
+  }
+  return { current: () => watched.current() ?? first, close: () => watched.close() };
+}
+
+function healthServer(port: number, controller: () => ReaperController | undefined, metrics: ReaperMetrics, elector: () => LeaderElector | undefined): Server {
+  return createServer((req, res) => {
+    const send = (code: number, body: unknown, type = 'application/json') => {
+      res.writeHead(code, { 'content-type': type });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    if (req.url === '/healthz') return send(200, { ok: true });
+    if (req.url === '/readyz') {
+      const c = controller();
+      const ready = c?.ready() ?? false;
+      return send(ready ? 200 : 503, { ready, leader: elector()?.isLeader() ?? false, pods: c?.pods.size ?? 0, workflows: c?.workflows.size ?? 0 });
+    }
+    if (req.url === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => send(200, text, metrics.registry.contentType),
+        (err: Error) => send(500, { error: err.message }),
+      );
+      return;
+    }
+    send(404, { error: `no route ${req.url}` });
+  });
+}
+
+export const reaperCommand: Command = {
+  summary: 'delete leftover daemon pods whose scope is over',
+  async run(argv) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        options: {
+          'dry-run': { type: 'boolean' },
+          config: { type: 'string' },
+          kubeconfig: { type: 'string' },
+          port: { type: 'string' },
+          'lease-namespace': { type: 'string' },
+          'lease-name': { type: 'string' },
+          identity: { type: 'string' },
+          'log-level': { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }));
+    } catch (err) {
+      process.stderr.write(`reaper: ${(err as Error).message}\n\n${reaperUsage}\n`);
+      return 2;
+    }
+    if (values.help) {
+      process.stdout.write(reaperUsage + '\n');
+      return 0;
+    }
+    const level = (values['log-level'] ?? 'info') as LogLevel;
+    if (!logLevels.includes(level)) {
+      process.stderr.write(`reaper: --log-level must be one of ${logLevels.join(', ')}\n`);
+      return 2;
+    }
+    const port = Number(values.port ?? 8081);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`reaper: --port ${values.port} is not a port number\n`);
+      return 2;
+    }
+    const log = createLogger(level);
+    const metrics = createReaperMetrics();
+    let access;
+    try {
+      access = loadKubeConfig({ kubeconfig: values.kubeconfig });
+    } catch (err) {
+      process.stderr.write(`reaper: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (!access.ok) {
+      process.stderr.write(`reaper: ${access.reason}; the reaper needs the cluster\n`);
+      return 2;
+    }
+    const kc = access.kc;
+    let controller: ReaperController | undefined;
+    const breaker = { current: new CircuitBreaker(1, 1) };
+    let config: ConfigSource;
+    try {
+      config = await openConfig(values.config, log, metrics, () => {
+        const c = config.current();
+        breaker.current = new CircuitBreaker(c.circuitBreaker.maxReaps, c.circuitBreaker.windowSeconds * 1000);
+        rate.current = new RateLimit(c.rateLimit.perMinute);
+        metrics.circuitOpen.set(0);
+        controller?.configChanged();
+      });
+    } catch (err) {
+      process.stderr.write(`reaper: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const initial = config.current();
+    breaker.current = new CircuitBreaker(initial.circuitBreaker.maxReaps, initial.circuitBreaker.windowSeconds * 1000);
+    const rate = { current: new RateLimit(initial.rateLimit.perMinute) };
+    const dryRunFlag = values['dry-run'] ?? false;
+    const identity = values.identity ?? process.env.POD_NAME ?? hostname();
+    const leaseNamespace = values['lease-namespace'] ?? process.env.POD_NAMESPACE ?? inClusterNamespace() ?? 'default';
+    const leaseName = values['lease-name'] ?? `${guard.name}-reaper`;
+    const cluster = apiReaperCluster(kc, identity);
+    let elector: LeaderElector | undefined;
+
+    metrics.dryRun.set(dryRunFlag || initial.dryRun ? 1 : 0);
+    controller = new ReaperController({
+      kc,
+      log,
+      metrics,
+      config: () => config.current(),
+      reap: {
+        cluster,
+        dryRunFlag,
+        // Valves are read through getters so a config change swaps them without restarting the loop.
+        get rate() {
+          return rate.current;
+        },
+        get breaker() {
+          return breaker.current;
+        },
+        now: Date.now,
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        onBreakerTripped: (detail) => {
+          metrics.circuitOpen.set(1);
+          metrics.dryRun.set(1);
+          log.error({ event: 'circuit-open', detail }, 'circuit breaker open: reaper switched to dry-run');
+          const uid = elector?.leaseUid();
+          if (uid) {
+            void cluster
+              .event({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', namespace: leaseNamespace, name: leaseName, uid }, 'Warning', guard.eventReason.circuitOpen, detail)
+              .catch((err: unknown) => log.warn({ err: apiErrorMessage(err) }, 'circuit-open event not recorded'));
+          }
+        },
+      },
+    });
+
+    const server = healthServer(port, () => controller, metrics, () => elector);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
+    log.info({ port: (server.address() as { port: number }).port, dryRun: dryRunFlag || initial.dryRun, identity }, 'reaper health endpoint listening');
+
+    try {
+      await controller.start();
+    } catch (err) {
+      log.error({ err: apiErrorMessage(err) }, 'first list failed; retrying in the background');
+      void controller.workflows.restart('initial list failed', true).then(() => controller!.pods.restart('initial list failed', true));
+    }
+    log.info({ pods: controller.pods.size, workflows: controller.workflows.size }, 'caches synced');
+
+    elector = new LeaderElector(
+      {
+        namespace: leaseNamespace,
+        name: leaseName,
+        identity,
+        ...defaultElection,
+        onStartedLeading: () => controller!.setLeading(true),
+        onStoppedLeading: () => controller!.setLeading(false),
+      },
+      apiLeaseStore(kc),
+      log,
+    );
+    elector.start();
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    log.info({ signal }, 'shutting down: handing over the lease');
+    controller.setLeading(false);
+    await elector.release();
+    controller.stop();
+    config.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    log.info('reaper stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,168 @@
+// Scope ended → pod reaped: carry out one "reap" verdict. Re-decide on fresh reads first (the caches
+// may lag), pass the safety valves, delete with a uid precondition, verify the pod is gone, and leave
+// the audit trail: one log record, Events on the Workflow and the pod, counters.
+import type { Logger } from 'pino';
+import { argo, guard } from '../core/keys.ts';
+import { readWorkflow } from '../core/argo/status.ts';
+import { isDryRun, type ReaperConfig } from '../core/leftover/config.ts';
+import { decide, type FirstSeen, type Verdict } from '../core/leftover/decide.ts';
+import { readPod, type PodState } from '../core/leftover/pod.ts';
+import { apiErrorMessage } from '../runtime/kube.ts';
+import type { EventTarget, ReaperCluster } from './cluster.ts';
+import type { ReaperMetrics } from './metrics.ts';
+import type { CircuitBreaker, RateLimit } from './valves.ts';
+
+export type ReapOutcome =
+  | 'deleted'
+  | 'would-reap'
+  | 'stuck'
+  | 'forced'
+  | 'gone'
+  | 'uid-changed'
+  | 'not-leftover'
+  | 'rate-limited'
+  | 'error';
+
+export interface ReapDeps {
+  cluster: ReaperCluster;
+  log: Logger;
+  metrics: ReaperMetrics;
+  rate: RateLimit;
+  breaker: CircuitBreaker;
+  config: () => ReaperConfig;
+  /** --dry-run on the command line: nothing is ever deleted, whatever the config says. */
+  dryRunFlag: boolean;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Called once when the breaker trips, to put an Event on the reaper's own object. */
+  onBreakerTripped: (detail: string) => void;
+  /** How often to look whether a deleted pod is gone. */
+  verifyIntervalMs?: number;
+}
+
+export interface ReapResult {
+  outcome: ReapOutcome;
+  /** rate-limited: when to try again. */
+  retryAt?: number;
+  verdict: Verdict;
+}
+
+function podTarget(pod: PodState): EventTarget {
+  return { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid };
+}
+
+function workflowTarget(v: Verdict): EventTarget | undefined {
+  return v.workflow ? { apiVersion: argo.apiVersion, kind: argo.kinds.workflow, namespace: v.namespace, name: v.workflow.name, uid: v.workflow.uid } : undefined;
+}
+
+/** Gone means: no pod by that name, or one with another uid (a new pod reusing the name). */
+async function waitGone(deps: ReapDeps, pod: PodState, deadline: number): Promise<boolean> {
+  for (;;) {
+    const raw = (await deps.cluster.getPod(pod.namespace, pod.name)) as { metadata?: { uid?: string } } | undefined;
+    if (!raw || raw.metadata?.uid !== pod.uid) return true;
+    if (deps.now() >= deadline) return false;
+    await deps.sleep(deps.verifyIntervalMs ?? 250);
+  }
+}
+
+export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: ReapDeps): Promise<ReapResult> {
+  const started = deps.now();
+  const config = deps.config();
+  let verdict = cached;
+  let pod: PodState | undefined;
+
+  const audit = (outcome: ReapOutcome, action: string, extra: Record<string, unknown> = {}) => {
+    deps.metrics.reaps.inc({ reason: verdict.reason, outcome });
+    const record = {
+      event: 'reap',
+      workflow: verdict.workflow?.name ?? pod?.workflowName ?? null,
+      workflowUid: verdict.workflow?.uid ?? pod?.workflowUid ?? null,
+      namespace: verdict.namespace,
+      nodeId: verdict.nodeId,
+      pod: verdict.pod,
+      podUid: verdict.uid,
+      reason: verdict.reason,
+      scopeEndedAt: verdict.scopeEndedAt?.toISOString() ?? null,
+      action,
+      outcome,
+      latencyMs: deps.now() - started,
+      detail: verdict.detail,
+      ...extra,
+    };
+    if (outcome === 'stuck' || outcome === 'error') deps.log.warn(record, `daemon ${outcome}`);
+    else deps.log.info(record, outcome === 'would-reap' ? 'daemon would be reaped (dry-run)' : `daemon ${outcome}`);
+  };
+  const events = async (type: 'Normal' | 'Warning', reason: string, message: string) => {
+    const targets = [workflowTarget(verdict), pod && podTarget(pod)].filter((t): t is EventTarget => t !== undefined);
+    for (const t of targets) {
+      try {
+        await deps.cluster.event(t, type, reason, message);
+      } catch (err) {
+        // The Workflow may be gone (owner-gone); the log record is the lasting trail anyway.
+        deps.log.debug({ err: apiErrorMessage(err), target: `${t.kind}/${t.name}` }, 'event not recorded');
+      }
+    }
+  };
+
+  try {
+    // Fresh reads: act on what the API server says now, not on what the cache said.
+    const rawPod = await deps.cluster.getPod(cached.namespace, cached.pod);
+    if (!rawPod) {
+      audit('gone', 'none');
+      return { outcome: 'gone', verdict };
+    }
+    pod = readPod(rawPod);
+    const rawWorkflow = pod.workflowName ? await deps.cluster.getWorkflow(pod.namespace, pod.workflowName) : undefined;
+    const wf = rawWorkflow ? readWorkflow(rawWorkflow) : undefined;
+    verdict = decide({ pod, workflow: wf?.ok ? wf.value : undefined, now: new Date(deps.now()), firstSeen, config, queuedUid: cached.uid });
+    if (verdict.decision !== 'reap') {
+      deps.log.info({ event: 'reap-cancelled', namespace: pod.namespace, pod: pod.name, podUid: pod.uid, decision: verdict.decision, reason: verdict.reason, detail: verdict.detail }, 'fresh state says not a leftover; nothing done');
+      return { outcome: verdict.reason === 'pod-uid-changed' ? 'uid-changed' : 'not-leftover', verdict };
+    }
+
+    const message = `${guard.name}: ${verdict.detail}`;
+    const dryRun = deps.dryRunFlag || config.dryRun || isDryRun(config, pod.namespace) || deps.breaker.tripped;
+    if (dryRun) {
+      audit('would-reap', 'none', { dryRun: true, circuitOpen: deps.breaker.tripped });
+      await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${pod.name} (dry-run): ${message}`);
+      return { outcome: 'would-reap', verdict };
+    }
+    const slot = deps.rate.take(deps.now());
+    if (!slot.ok) return { outcome: 'rate-limited', retryAt: slot.retryAt, verdict };
+    if (!deps.breaker.admit(deps.now())) {
+      const { maxReaps, windowSeconds } = config.circuitBreaker;
+      deps.onBreakerTripped(`more than ${maxReaps} reaps within ${windowSeconds}s: the reaper is in dry-run until its config changes or it restarts`);
+      audit('would-reap', 'none', { dryRun: true, circuitOpen: true });
+      await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${pod.name} (circuit breaker open): ${message}`);
+      return { outcome: 'would-reap', verdict };
+    }
+
+    const grace = pod.terminationGracePeriodSeconds;
+    const result = await deps.cluster.deletePod(pod.namespace, pod.name, pod.uid, grace);
+    if (result !== 'accepted') {
+      audit(result, 'delete');
+      return { outcome: result, verdict };
+    }
+    if (await waitGone(deps, pod, deps.now() + (grace + 10) * 1000)) {
+      const eligibleAt = verdict.notBefore?.getTime();
+      if (eligibleAt !== undefined) deps.metrics.reapLatency.observe(Math.max(0, deps.now() - eligibleAt) / 1000);
+      audit('deleted', 'delete', { gracePeriodSeconds: grace });
+      await events('Normal', guard.eventReason.reaped, `deleted leftover daemon pod ${pod.name}: ${message}`);
+      return { outcome: 'deleted', verdict };
+    }
+
+    await events('Warning', guard.eventReason.stuck, `daemon pod ${pod.name} is still present ${grace + 10}s after its delete (finalizers, or an unreachable node)`);
+    if (config.stuck === 'force') {
+      const forced = await deps.cluster.deletePod(pod.namespace, pod.name, pod.uid, 0);
+      if (forced !== 'accepted' || (await waitGone(deps, pod, deps.now() + 10_000))) {
+        audit('forced', 'force-delete');
+        return { outcome: 'forced', verdict };
+      }
+    }
+    audit('stuck', config.stuck === 'force' ? 'force-delete' : 'delete', { gracePeriodSeconds: grace });
+    return { outcome: 'stuck', verdict };
+  } catch (err) {
+    audit('error', 'delete', { err: apiErrorMessage(err) });
+    return { outcome: 'error', verdict };
+  }
+}
