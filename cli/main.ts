@@ -7,7 +7,9 @@ export interface Command {
 
 const commands: Record<string, () => Promise<Command>> = {
   webhook: async () => (await import('../webhook/main.ts')).webhookCommand,
+  reaper: async () => (await import('../reaper/main.ts')).reaperCommand,
   lint: async () => (await import('./lint.ts')).lintCommand,
+  explain: async () => (await import('./explain.ts')).explainCommand,
 };
 
 function usage(): string {
@@ -16,10 +18,12 @@ function usage(): string {
     '',
     'commands:',
     '  webhook             serve the mutating and validating admission webhooks over HTTPS',
+    '  reaper              delete leftover daemon pods whose scope is over',
     '  lint FILE...        check Workflows and templates against the daemon policy, offline',
+    '  explain --pods F    what the reaper would decide for pods on disk, and why',
     '',
     'Run `argo-daemon-guard <command> --help` for a command\'s options.',
-    'Exit codes: 0 ok, 1 policy violations (lint), 2 bad usage or unreadable input.',
+    'Exit codes: 0 ok, 1 an enforce finding (lint), 2 bad usage or unreadable input.',
   ].join('\n');
 }
 

@@ -72,7 +72,7 @@ export function readReview(body: unknown): ReadReview {
 
 /** The ConfigMap to read before deciding on this request, when the pod's template was offloaded. */
 export function offloadedTemplateConfigMap(req: AdmissionRequestView): string | undefined {
-  if (req.kind !== 'Pod' || req.subResource) return undefined;
+  if (req.kind !== 'Pod' || req.group !== '' || req.subResource) return undefined;
   const cls = classifyPod(req.object);
   return cls.kind === 'workload' && cls.pod.template.kind === 'offloaded' ? cls.pod.template.configMap : undefined;
 }
@@ -114,7 +114,8 @@ export function admit(endpoint: Endpoint, req: AdmissionRequestView, policy: Pol
     const daemon = podDaemon(req.object, offloaded);
     if (endpoint === 'mutate') {
       const m = mutatePod(req.object, daemon, policy);
-      const decision = m.outcome === 'labeled' ? 'labeled' : m.outcome === 'unknown' ? 'unknown' : 'skip';
+      // A pod the guard labeled already (a reinvocation) is a daemon with nothing left to change.
+      const decision = m.outcome === 'labeled' ? (m.patch.length ? 'labeled' : 'allow') : m.outcome === 'unknown' ? 'unknown' : 'skip';
       const rec: AdmissionRecord = { ...base, decision, reason: m.reason, findings: [] };
       if (m.patch.length === 0) return finish({ allowed: true }, rec);
       return finish({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(m.patch)).toString('base64') }, rec);

@@ -47,12 +47,12 @@ async function exportKey(keys: webcrypto.CryptoKeyPair): Promise<string> {
   return pemKey(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
 }
 
-export async function createCA(commonName: string, validDays = 3650): Promise<KeyPairPem> {
+export async function createCA(commonName: string, validDays = 3650, notBefore?: Date): Promise<KeyPairPem> {
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: subject({ commonName }),
-    ...validity({ commonName, validDays }),
+    ...validity({ commonName, validDays, ...(notBefore ? { notBefore } : {}) }),
     keys,
     signingAlgorithm: alg,
     extensions: [
