@@ -143,7 +143,9 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       audit(result, 'delete');
       return { outcome: result, verdict };
     }
-    if (await waitGone(deps, pod, deps.now() + (grace + 10) * 1000)) {
+    // Stuck means still present past its grace plus the margin (the config's graceMargin).
+    const lingerSeconds = grace + config.graceMarginSeconds;
+    if (await waitGone(deps, pod, deps.now() + lingerSeconds * 1000)) {
       const eligibleAt = verdict.notBefore?.getTime();
       if (eligibleAt !== undefined) deps.metrics.reapLatency.observe(Math.max(0, deps.now() - eligibleAt) / 1000);
       audit('deleted', 'delete', { gracePeriodSeconds: grace });
@@ -151,7 +153,7 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       return { outcome: 'deleted', verdict };
     }
 
-    await events('Warning', guard.eventReason.stuck, `daemon pod ${pod.name} is still present ${grace + 10}s after its delete (finalizers, or an unreachable node)`);
+    await events('Warning', guard.eventReason.stuck, `daemon pod ${pod.name} is still present ${lingerSeconds}s after its delete (finalizers, or an unreachable node)`);
     if (config.stuck === 'force') {
       const forced = await deps.cluster.deletePod(pod.namespace, pod.name, pod.uid, 0);
       if (forced !== 'accepted' || (await waitGone(deps, pod, deps.now() + 10_000))) {

@@ -2,9 +2,7 @@
 // loader here and by the chart), its TypeScript shape, and its defaults. The reaper reloads the file
 // at run time (dry-run can be switched without a restart), and `explain --config` reads the same file
 // so its notBefore matches what the reaper would do.
-import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
-import { durationSeconds } from '../policy/schema.ts';
+import { ConfigFileError, configLoader, durationSchema, durationSeconds, namespaceMatches } from '../config-file.ts';
 
 /** As written in the file (durations as Go-style text or seconds), before defaults. */
 export interface ReaperConfigFile {
@@ -50,13 +48,7 @@ export const defaultReaperConfigFile = {
   resync: '10m',
 } as const satisfies Required<ReaperConfigFile>;
 
-const duration = (description: string, minimum = 0) => ({
-  description: `${description} (Go-style duration like "30s", "5m", "1h30m", or a number of seconds)`,
-  oneOf: [
-    { type: 'string', pattern: '^(0|(\\d+h)?(\\d+m)?(\\d+s)?)$', minLength: 1 },
-    { type: 'integer', minimum },
-  ],
-});
+
 const namespaceList = (description: string) => ({
   type: 'array',
   description: `${description}; a trailing * matches a prefix`,
@@ -81,10 +73,10 @@ export const reaperConfigSchema = {
       description:
         "Argo controller instance id: when set, only pods labeled workflows.argoproj.io/controller-instanceid with this value are considered; when unset, every workflow pod (any or no instance id). Default unset",
     },
-    graceMargin: duration(
+    graceMargin: durationSchema(
       "Extra wait after a daemon's scope ended, on top of the pod's terminationGracePeriodSeconds (default 30), so Argo's own SIGTERM/SIGKILL gets its chance first; also how long past its grace a deleted pod may linger before it is reported stuck. Default 30s",
     ),
-    nodeMissingGrace: duration(
+    nodeMissingGrace: durationSchema(
       "How long a pod's node id may be absent from its (readable) Workflow's node map before node-missing counts: covers the controller writing the status after creating the pod. Default 5m",
     ),
     nodeMissing: {
@@ -108,7 +100,7 @@ export const reaperConfigSchema = {
         'When more than maxReaps reaps happen within window, the reaper turns itself to dry-run and says so (Event on its own objects, metric, log) until restarted or the config changes',
       properties: {
         maxReaps: { type: 'integer', minimum: 1, description: 'Reaps allowed within one window before the breaker opens. Default 100' },
-        window: duration('The sliding window the breaker counts reaps in. Default 10m', 1),
+        window: durationSchema('The sliding window the breaker counts reaps in. Default 10m', 1),
       },
     },
     stuck: {
@@ -117,44 +109,26 @@ export const reaperConfigSchema = {
       description:
         'A reaped pod still present past its terminationGracePeriodSeconds plus graceMargin is stuck: report it (Event, metric, log), or also force-delete it (grace period 0). Default report',
     },
-    resync: duration('How often every watched pod is decided again even without an event (catches notBefore passing and missed events). Default 10m', 1),
+    resync: durationSchema('How often every watched pod is decided again even without an event (catches notBefore passing and missed events). Default 10m', 1),
   },
 } as const;
 
-const validator = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(reaperConfigSchema);
-
-function describe(err: ErrorObject): string {
-  const field = err.instancePath ? err.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
-  if (err.keyword === 'additionalProperties') return `${field === '(top level)' ? '' : `${field}.`}${String(err.params.additionalProperty)}: unknown field`;
-  if (err.keyword === 'enum') return `${field}: must be one of ${(err.params.allowedValues as string[]).join(', ')}`;
-  if (err.keyword === 'pattern' && /^(graceMargin|nodeMissingGrace|resync|circuitBreaker\.window)$/.test(field)) {
-    return `${field}: must be a duration like "30s", "5m", "1h30m" or a number of seconds`;
-  }
-  return `${field}: ${err.message ?? 'invalid'}`;
-}
-
-export class ReaperConfigError extends Error {
-  readonly problems: string[];
+/** A reaper config file that failed the schema; `problems` name each bad field. */
+export class ReaperConfigError extends ConfigFileError {
   constructor(source: string, problems: string[]) {
-    super(`reaper config ${source} is invalid: ${problems.join('; ')}`);
-    this.problems = problems;
+    super('reaper config', source, problems);
   }
 }
+
+const loadReaperConfigDocument = configLoader('reaper config', reaperConfigSchema);
 
 /** Parses the reaper config file's text; unknown fields and bad values are errors that name the field. */
 export function parseReaperConfig(source: string, yamlText: string): ReaperConfig {
-  let doc: unknown;
   try {
-    doc = parseYaml(yamlText);
+    return reaperConfig(loadReaperConfigDocument(source, yamlText) as ReaperConfigFile);
   } catch (err) {
-    throw new ReaperConfigError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
+    throw err instanceof ConfigFileError ? new ReaperConfigError(source, err.problems) : err;
   }
-  if (doc === null || doc === undefined) doc = {};
-  if (!validator(doc)) {
-    const problems = [...new Set((validator.errors ?? []).filter((e) => e.keyword !== 'oneOf').map(describe))];
-    throw new ReaperConfigError(source, problems.length ? problems : ['does not match the reaper config schema']);
-  }
-  return reaperConfig(doc as ReaperConfigFile);
 }
 
 /** Applies defaults and converts durations; the input must already satisfy the schema. */
@@ -181,9 +155,7 @@ export function reaperConfig(file: ReaperConfigFile = {}): ReaperConfig {
 export const defaultReaperConfig: ReaperConfig = reaperConfig();
 
 /** Namespace patterns as in the policy: exact names, a trailing * matches a prefix, "*" matches all. */
-export function namespaceMatches(patterns: readonly string[], namespace: string): boolean {
-  return patterns.some((p) => (p.endsWith('*') ? namespace.startsWith(p.slice(0, -1)) : p === namespace));
-}
+export { namespaceMatches };
 
 /** Whether the reaper watches and acts in this namespace. */
 export function watchesNamespace(config: ReaperConfig, namespace: string): boolean {

@@ -1,4 +1,5 @@
 // Findings × modes × namespace overrides × exemptions → one verdict: deny, warn, audit.
+import { namespaceMatches } from '../config-file.ts';
 import type { Finding } from './rules.ts';
 import type { LabelSelector, Mode, Policy, RuleName } from './schema.ts';
 
@@ -35,20 +36,17 @@ export function matchesSelector(selector: LabelSelector, labels: Record<string, 
   return true;
 }
 
-function nameMatches(patterns: string[], namespace: string): boolean {
-  return patterns.some((p) => (p.endsWith('*') ? namespace.startsWith(p.slice(0, -1)) : p === namespace));
-}
 
 /** The mode a rule runs in for this namespace and these labels: exemption, then override, then rule. */
 export function modeFor(rule: RuleName, scope: Scope, p: Policy): Mode {
   for (const ex of p.exemptions) {
     if (ex.rules && !ex.rules.includes(rule)) continue;
-    if (ex.namespaces && !nameMatches(ex.namespaces, scope.namespace)) continue;
+    if (ex.namespaces && !namespaceMatches(ex.namespaces, scope.namespace)) continue;
     if (ex.selector && !matchesSelector(ex.selector, scope.labels)) continue;
     if (!ex.namespaces && !ex.selector) continue;
     return 'off';
   }
-  const override = p.namespaces.find((o) => nameMatches(o.names, scope.namespace));
+  const override = p.namespaces.find((o) => namespaceMatches(o.names, scope.namespace));
   return override?.rules?.[rule] ?? override?.mode ?? p.rules[rule].mode;
 }
 

@@ -117,7 +117,7 @@ describe('parsePolicy: every bad field is reported by name', () => {
     ['bad rule mode in a namespace override', 'namespaces:\n- names: [ci]\n  rules: {hostPath: deny}', 'namespaces.0.rules.hostPath: must be one of enforce, warn, audit, off'],
     ['unknown rule in a namespace override', 'namespaces:\n- names: [ci]\n  rules: {sudo: warn}', 'namespaces.0.rules.sudo: unknown field'],
     ['a namespace override without names', 'namespaces:\n- mode: warn', "namespaces.0: must have required property 'names'"],
-    ['bad maxLifetime unit', 'maxLifetime: 1d', 'maxLifetime: must match pattern'],
+    ['bad maxLifetime unit', 'maxLifetime: 1d', 'maxLifetime: must be a duration like "30s"'],
     ['maxLifetime negative', 'maxLifetime: -5', 'maxLifetime: must be >= 0'],
     ['maxLifetime a list', 'maxLifetime: [24h]', 'maxLifetime: must be string'],
     ['daemonsPerWorkflow max a string', 'rules:\n  daemonsPerWorkflow: {max: five}', 'rules.daemonsPerWorkflow.max: must be integer'],

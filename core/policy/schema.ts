@@ -1,7 +1,6 @@
 // The one definition of the daemon policy: its JSON Schema (used by the loader here and rendered
 // into the chart's values.schema.json), its TypeScript shape, and its defaults.
-import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { ConfigFileError, configLoader, durationPattern } from '../config-file.ts';
 import { record } from '../data.ts';
 
 export const modes = ['enforce', 'warn', 'audit', 'off'] as const;
@@ -79,7 +78,7 @@ export const policySchema = {
     maxLifetime: {
       description: 'Cap on a daemon pod\'s activeDeadlineSeconds (Go duration like "24h" or seconds); 0 disables the cap',
       oneOf: [
-        { type: 'string', pattern: '^(0|(\\d+h)?(\\d+m)?(\\d+s)?)$', minLength: 1 },
+        { type: 'string', pattern: durationPattern, minLength: 1 },
         { type: 'integer', minimum: 0 },
       ],
     },
@@ -155,37 +154,22 @@ export const policySchema = {
   },
 } as const;
 
-const validator = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(policySchema);
-
-function describe(err: ErrorObject): string {
-  const field = err.instancePath ? err.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
-  if (err.keyword === 'additionalProperties') return `${field === '(top level)' ? '' : `${field}.`}${String(err.params.additionalProperty)}: unknown field`;
-  if (err.keyword === 'enum') return `${field}: must be one of ${(err.params.allowedValues as string[]).join(', ')}`;
-  return `${field}: ${err.message ?? 'invalid'}`;
-}
-
-export class PolicyError extends Error {
-  readonly problems: string[];
+/** A policy file that failed the schema; `problems` name each bad field. */
+export class PolicyError extends ConfigFileError {
   constructor(source: string, problems: string[]) {
-    super(`policy ${source} is invalid: ${problems.join('; ')}`);
-    this.problems = problems;
+    super('policy', source, problems);
   }
 }
+
+const loadPolicyDocument = configLoader('policy', policySchema);
 
 /** Parses the policy file's text; unknown fields and bad values are errors that name the field. */
 export function parsePolicy(source: string, yamlText: string): Policy {
-  let doc: unknown;
   try {
-    doc = parseYaml(yamlText);
+    return withDefaults(loadPolicyDocument(source, yamlText) as Partial<Policy>);
   } catch (err) {
-    throw new PolicyError(source, [`not YAML: ${(err as Error).message.split('\n')[0]}`]);
+    throw err instanceof ConfigFileError ? new PolicyError(source, err.problems) : err;
   }
-  if (doc === null || doc === undefined) doc = {};
-  if (!validator(doc)) {
-    const problems = [...new Set((validator.errors ?? []).filter((e) => e.keyword !== 'oneOf').map(describe))];
-    throw new PolicyError(source, problems.length ? problems : ['does not match the policy schema']);
-  }
-  return withDefaults(doc as Partial<Policy>);
 }
 
 function withDefaults(p: Partial<Policy>): Policy {
@@ -200,10 +184,4 @@ function withDefaults(p: Partial<Policy>): Policy {
   };
 }
 
-/** "24h" / "1h30m" / 5400 → seconds; the schema has already checked the form. */
-export function durationSeconds(value: string | number): number {
-  if (typeof value === 'number') return value;
-  let total = 0;
-  for (const m of value.matchAll(/(\d+)([hms])/g)) total += Number(m[1]) * { h: 3600, m: 60, s: 1 }[m[2] as 'h' | 'm' | 's'];
-  return total;
-}
+export { durationSeconds } from '../config-file.ts';
