@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['core/**/*.test.ts', 'runtime/**/*.test.ts', 'webhook/**/*.test.ts', 'reaper/**/*.test.ts', 'cli/**/*.test.ts'],
+          include: ['test/*.test.ts', 'core/**/*.test.ts', 'runtime/**/*.test.ts', 'webhook/**/*.test.ts', 'reaper/**/*.test.ts', 'cli/**/*.test.ts'],
           testTimeout: 30_000,
         },
       },
