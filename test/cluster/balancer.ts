@@ -1,0 +1,55 @@
+// A loopback TCP balancer for webhook replicas (there is no kube-proxy, so no Service can front them):
+// each new connection goes to the next backend, round robin; a backend that refuses the connection is
+// skipped, so a stopped replica only loses the connections it held. TLS passes through untouched (the
+// replicas share one serving certificate).
+//   node test/cluster/balancer.ts <listenPort> <backendPort>...
+import { createServer, connect, type Socket } from 'node:net';
+
+const [listenText, ...backendTexts] = process.argv.slice(2);
+const listenPort = Number(listenText);
+const backends = backendTexts.map(Number);
+if (!Number.isInteger(listenPort) || backends.length === 0 || backends.some((p) => !Number.isInteger(p))) {
+  process.stderr.write('usage: balancer.ts <listenPort> <backendPort>...\n');
+  process.exit(2);
+}
+
+let next = 0;
+const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+
+function route(client: Socket, tried: number): void {
+  if (tried >= backends.length) {
+    log('no backend accepted the connection');
+    client.destroy();
+    return;
+  }
+  const port = backends[next++ % backends.length]!;
+  const upstream = connect({ host: '127.0.0.1', port });
+  const refused = (err: Error) => {
+    log(`backend ${port} refused (${err.message}); trying the next`);
+    upstream.destroy();
+    route(client, tried + 1);
+  };
+  upstream.once('error', refused);
+  upstream.once('connect', () => {
+    upstream.off('error', refused);
+    log(`connection -> ${port}`);
+    upstream.on('error', () => client.destroy());
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    client.resume();
+  });
+}
+
+const server = createServer({ pauseOnConnect: true }, (client) => {
+  client.on('error', () => client.destroy());
+  route(client, 0);
+});
+server.listen(listenPort, '127.0.0.1', () => log(`listening on 127.0.0.1:${listenPort}, backends ${backends.join(', ')}`));
+// Established connections end with the process: a stopped balancer leaves nothing half-open.
+const shutdown = () => {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1_000).unref();
+};
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

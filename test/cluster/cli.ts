@@ -1,0 +1,83 @@
+// npm run cluster -- up | down | status [--json] [--state-dir DIR]
+//   up      builds what is missing (with progress), starts everything detached, returns when ready and
+//           prints KUBECONFIG=<path> as its last line; run again while up, it prints the same line.
+//   down    stops every process `up` started (no stray process or port) and drops the cluster's data.
+//   status  what runs; --json for a machine-readable form.
+// Exit codes: 0 ok, 1 failed (or, for status, not up), 2 bad usage.
+import { clusterStateDir } from './paths.ts';
+import { down, status, up } from './cluster.ts';
+
+const usage = `usage: npm run cluster -- <up [--no-webhook] [--policy FILE]|down|status> [--json] [--state-dir DIR]
+
+  up       build missing binaries, start etcd, kube-apiserver, kube-controller-manager,
+           kube-scheduler, kwok (one fake node) and the webhook from this checkout; install Argo's
+           CRDs; register the webhooks. Prints KUBECONFIG=<path> as its last line.
+           --no-webhook: control plane only (no webhook process, nothing registered).
+           --policy FILE: the webhook's policy (default: the default policy, which enforces nothing);
+           applies when the cluster starts; the webhook reloads the file when it changes.
+  down     stop every process up started
+  status   show what runs (--json: as JSON)
+
+State (pids, logs, kubeconfigs, PKI): ${clusterStateDir()} (or --state-dir, or ARGO_DAEMON_GUARD_CACHE/cluster).`;
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const valueOf = (flag: string): { value: string | undefined; index: number; missing: boolean } => {
+    const index = argv.indexOf(flag);
+    const value = index >= 0 ? argv[index + 1] : undefined;
+    return { value, index, missing: index >= 0 && (!value || value.startsWith('--')) };
+  };
+  const sd = valueOf('--state-dir');
+  const pol = valueOf('--policy');
+  for (const [flag, v] of [['--state-dir', sd], ['--policy', pol]] as const) {
+    if (v.missing) {
+      process.stderr.write(`${flag} needs a value\n\n${usage}\n`);
+      return 2;
+    }
+  }
+  const stateDir = sd.value;
+  const valueIndexes = new Set([sd.index, pol.index].filter((i) => i >= 0).map((i) => i + 1));
+  const positional = argv.filter((a, i) => !a.startsWith('--') && !valueIndexes.has(i));
+  const [cmd, ...extra] = positional;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
+  if (!cmd || extra.length > 0 || !['up', 'down', 'status'].includes(cmd)) {
+    process.stderr.write(`${cmd ? `unknown command: ${[cmd, ...extra].join(' ')}\n\n` : ''}${usage}\n`);
+    return 2;
+  }
+  if (cmd === 'up') {
+    const started = Date.now();
+    const s = await up({ stateDir, webhook: !argv.includes('--no-webhook'), ...(pol.value ? { policyFile: pol.value } : {}) });
+    process.stderr.write(`[cluster] up (${((Date.now() - started) / 1000).toFixed(1)}s): API server ${s.server}, webhook ${s.webhook.url}, logs ${s.stateDir}/logs\n`);
+    if (json) process.stdout.write(JSON.stringify({ kubeconfig: s.kubeconfig, server: s.server, webhook: s.webhook.url, stateDir: s.stateDir }) + '\n');
+    process.stdout.write(`KUBECONFIG=${s.kubeconfig}\n`);
+    return 0;
+  }
+  if (cmd === 'down') {
+    const stopped = await down({ stateDir });
+    if (json) process.stdout.write(JSON.stringify({ stopped }) + '\n');
+    else process.stdout.write(stopped.length ? `stopped: ${stopped.join(', ')}\n` : 'nothing was running\n');
+    return 0;
+  }
+  const st = await status({ stateDir });
+  if (json) process.stdout.write(JSON.stringify(st, null, 2) + '\n');
+  else {
+    const lines = [
+      `cluster: ${st.up ? 'up' : 'down'} (${st.stateDir})`,
+      ...(st.server ? [`api server: ${st.server} (${st.apiserverReady ? 'ready' : 'not ready'}); node ${st.nodeReady ? 'Ready' : 'not Ready'}; webhook ${st.webhookReady ? 'ready' : 'not ready'}`] : []),
+      ...st.components.map((c) => `  ${c.name.padEnd(24)} ${c.running ? `running  pid ${c.pid}` : 'stopped'}`),
+      ...(st.up && st.kubeconfig ? [`KUBECONFIG=${st.kubeconfig}`] : []),
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return st.up ? 0 : 1;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`[cluster] ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,178 @@
+// The command line of each component: what the harness runs and with which flags.
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { binaryPath } from './binaries.ts';
+import { repoRoot, stagesFile, podCidr, serviceClusterIpRange, type ClusterState } from './state.ts';
+import type { ProcessSpec } from './processes.ts';
+
+/**
+ * Controllers the tests need. Not node-lifecycle (kwok's heartbeats, 20-45 s apart, are sparser than its
+ * grace period, and it would evict pods) and not pod-garbage-collector (it would race the reaper on pods
+ * of a missing node).
+ */
+export const controllers = [
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'garbage-collector-controller',
+  'namespace-controller',
+  'root-ca-certificate-publisher-controller',
+  'clusterrole-aggregation-controller',
+];
+
+export function etcdSpec(s: ClusterState): ProcessSpec {
+  const dataDir = join(s.stateDir, 'etcd');
+  return {
+    name: 'etcd',
+    command: binaryPath('etcd'),
+    args: [
+      '--name=default',
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=http://127.0.0.1:${s.ports.etcdClient}`,
+      `--advertise-client-urls=http://127.0.0.1:${s.ports.etcdClient}`,
+      `--listen-peer-urls=http://127.0.0.1:${s.ports.etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${s.ports.etcdPeer}`,
+      `--initial-cluster=default=http://127.0.0.1:${s.ports.etcdPeer}`,
+      '--initial-cluster-state=new',
+      // A throwaway test store: no fsync (much faster on slow disks), small WAL, quiet log.
+      '--unsafe-no-fsync=true',
+      '--snapshot-count=10000',
+      '--quota-backend-bytes=4294967296',
+      '--log-level=warn',
+    ],
+  };
+}
+
+export function apiserverSpec(s: ClusterState, auditPolicy: string): ProcessSpec {
+  const p = s.pki;
+  return {
+    name: 'kube-apiserver',
+    command: binaryPath('kube-apiserver'),
+    args: [
+      `--etcd-servers=http://127.0.0.1:${s.ports.etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${s.ports.apiserver}`,
+      `--tls-cert-file=${p.apiserver.cert}`,
+      `--tls-private-key-file=${p.apiserver.key}`,
+      `--client-ca-file=${p.ca.cert}`,
+      `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
+      `--service-account-key-file=${p.serviceAccount.publicKey}`,
+      `--service-account-signing-key-file=${p.serviceAccount.privateKey}`,
+      `--service-cluster-ip-range=${serviceClusterIpRange}`,
+      '--authorization-mode=Node,RBAC',
+      // The default admission plugins (NamespaceLifecycle, ServiceAccount, the two webhook plugins, ...).
+      '--allow-privileged=true',
+      '--profiling=false',
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${join(s.stateDir, 'logs', 'audit.log')}`,
+      '--audit-log-maxsize=100',
+      '--audit-log-maxbackup=1',
+      '--v=1',
+    ],
+  };
+}
+
+export function controllerManagerSpec(s: ClusterState): ProcessSpec {
+  const p = s.pki;
+  const kc = s.kubeconfigs['kube-controller-manager'];
+  return {
+    name: 'kube-controller-manager',
+    command: binaryPath('kube-controller-manager'),
+    args: [
+      `--kubeconfig=${kc}`,
+      `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`,
+      // Their health ports need no front-proxy authentication; skipping the lookup keeps the logs clean.
+      '--authentication-skip-lookup=true',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${s.ports.controllerManager}`,
+      `--tls-cert-file=${p.controllerManagerServing.cert}`,
+      `--tls-private-key-file=${p.controllerManagerServing.key}`,
+      '--use-service-account-credentials=true',
+      `--root-ca-file=${p.ca.cert}`,
+      `--service-account-private-key-file=${p.serviceAccount.privateKey}`,
+      `--controllers=${controllers.join(',')}`,
+      '--leader-elect=false',
+      '--v=1',
+    ],
+  };
+}
+
+export function schedulerSpec(s: ClusterState): ProcessSpec {
+  const p = s.pki;
+  const kc = s.kubeconfigs['kube-scheduler'];
+  return {
+    name: 'kube-scheduler',
+    command: binaryPath('kube-scheduler'),
+    args: [
+      `--kubeconfig=${kc}`,
+      `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`,
+      // Their health ports need no front-proxy authentication; skipping the lookup keeps the logs clean.
+      '--authentication-skip-lookup=true',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${s.ports.scheduler}`,
+      `--tls-cert-file=${p.schedulerServing.cert}`,
+      `--tls-private-key-file=${p.schedulerServing.key}`,
+      '--leader-elect=false',
+      '--v=1',
+    ],
+  };
+}
+
+export function kwokSpec(s: ClusterState): ProcessSpec {
+  return {
+    name: 'kwok',
+    command: binaryPath('kwok'),
+    args: [
+      `--kubeconfig=${s.kubeconfigs.kwok}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      `--config=${stagesFile}`,
+      `--cidr=${podCidr}`,
+      '--node-ip=10.240.0.1',
+    ],
+  };
+}
+
+export interface WebhookProcessOptions {
+  /** Component name (pid file, log); default "webhook". */
+  name?: string;
+  port?: number;
+  policyFile?: string;
+}
+
+export function webhookSpec(s: ClusterState, o: WebhookProcessOptions = {}): ProcessSpec {
+  const w = s.webhook;
+  return {
+    name: o.name ?? 'webhook',
+    command: process.execPath,
+    cwd: repoRoot,
+    args: [
+      join(repoRoot, 'cli', 'main.ts'),
+      'webhook',
+      '--tls-cert',
+      w.certFile,
+      '--tls-key',
+      w.keyFile,
+      '--port',
+      String(o.port ?? w.port),
+      '--policy',
+      o.policyFile ?? w.policyFile,
+      '--kubeconfig',
+      w.kubeconfig,
+    ],
+  };
+}
+
+export const auditPolicyYaml = stringify({
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    // What the tests look at: admission of pods and Argo objects, with the webhooks' audit annotations.
+    { level: 'Metadata', resources: [{ group: '', resources: ['pods'] }, { group: 'argoproj.io' }] },
+    { level: 'None' },
+  ],
+});
+

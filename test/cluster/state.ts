@@ -1,0 +1,102 @@
+// The cluster's state: where each of its files lives and which ports it uses (cluster.json in the
+// state directory), and admin access to its API server for the harness's own requests.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { versions } from './binaries.ts';
+import { clusterStateDir } from './paths.ts';
+import { pkiLayout, type ClusterPki, type ClientName } from './pki.ts';
+import { fetchText, type TlsFiles } from './kubeconfig.ts';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const stagesFile = join(repoRoot, 'test', 'cluster', 'kwok', 'stages.yaml');
+export const nodeName = 'kwok-node-0';
+export const serviceClusterIpRange = '10.96.0.0/16';
+export const serviceIp = '10.96.0.1';
+export const podCidr = '10.244.0.0/16';
+
+export interface WebhookState {
+  /** The URL registered in the webhook configurations. */
+  url: string;
+  port: number;
+  policyFile: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  kubeconfig: string;
+}
+
+export interface ClusterState {
+  stateDir: string;
+  /** The admin kubeconfig (client certificate in system:masters). */
+  kubeconfig: string;
+  server: string;
+  ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number; scheduler: number; webhook: number };
+  kubeconfigs: Record<ClientName, string>;
+  pki: ClusterPki;
+  webhook: WebhookState;
+  nodeName: string;
+  startedAt: string;
+  versions: typeof versions;
+}
+
+export function stateFile(stateDir: string): string {
+  return join(stateDir, 'cluster.json');
+}
+
+export function readState(stateDir = clusterStateDir()): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(stateFile(stateDir), 'utf8')) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function adminTls(s: ClusterState): TlsFiles {
+  return { ca: s.pki.ca.cert, cert: s.pki.clients.admin.cert, key: s.pki.clients.admin.key };
+}
+
+/** GET (or other) on the API server as the admin. */
+export function apiRequest(s: ClusterState, path: string, o: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  return fetchText(s.server + path, {
+    method: o.method,
+    tls: adminTls(s),
+    body: o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body),
+    headers: o.headers,
+  });
+}
+
+/** Paths and ports of a cluster about to start in `stateDir`. */
+export function freshLayout(stateDir: string, ports: number[]): ClusterState {
+  const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, webhook] = ports as [number, number, number, number, number, number];
+  const pki = pkiLayout(join(stateDir, 'pki'));
+  const kcDir = join(stateDir, 'kubeconfig');
+  const kubeconfigs = {
+    admin: join(kcDir, 'admin.yaml'),
+    'kube-controller-manager': join(kcDir, 'kube-controller-manager.yaml'),
+    'kube-scheduler': join(kcDir, 'kube-scheduler.yaml'),
+    kwok: join(kcDir, 'kwok.yaml'),
+    webhook: join(kcDir, 'webhook.yaml'),
+  };
+  return {
+    stateDir,
+    kubeconfig: join(stateDir, 'kubeconfig.yaml'),
+    server: `https://127.0.0.1:${apiserver}`,
+    ports: { etcdClient, etcdPeer, apiserver, controllerManager, scheduler, webhook },
+    kubeconfigs,
+    pki,
+    webhook: {
+      url: `https://127.0.0.1:${webhook}`,
+      port: webhook,
+      policyFile: join(stateDir, 'policy.yaml'),
+      caFile: pki.webhookCa.cert,
+      certFile: pki.webhookServing.cert,
+      keyFile: pki.webhookServing.key,
+      kubeconfig: kubeconfigs.webhook,
+    },
+    nodeName,
+    startedAt: new Date().toISOString(),
+    versions,
+  };
+}
+
