@@ -8,7 +8,7 @@ import { isDryRun, type ReaperConfig } from '../core/leftover/config.ts';
 import { decide, type Verdict } from '../core/leftover/decide.ts';
 import { readPod, type PodState } from '../core/leftover/pod.ts';
 import type { Reason } from '../core/leftover/reasons.ts';
-import { TrimmedInformer } from './informer.ts';
+import { InformerGroup } from './informer.ts';
 import type { ReaperMetrics } from './metrics.ts';
 import { reapLeftover, type ReapDeps } from './reap.ts';
 
@@ -33,8 +33,8 @@ const objectKey = (raw: unknown) => {
 export class ReaperController {
   private readonly o: ReaperOptions;
   private readonly log: Logger;
-  readonly pods: TrimmedInformer<PodState>;
-  readonly workflows: TrimmedInformer<WorkflowState>;
+  readonly pods: InformerGroup<PodState>;
+  readonly workflows: InformerGroup<WorkflowState>;
   /** Pods by their Workflow (namespace/name), so a Workflow change re-decides its pods. */
   private readonly podsOfWorkflow = new Map<string, Set<string>>();
   /** When each pod (by uid) was first seen in the state a reason names: decide's firstSeen. */
@@ -59,11 +59,16 @@ export class ReaperController {
       const id = o.config().instanceId;
       return id ? `,${argo.controllerInstanceIdLabel}=${id}` : '';
     };
-    this.pods = new TrimmedInformer<PodState>(
+    // Named namespaces are watched one by one, so Roles in those namespaces are all the reaper needs;
+    // a prefix pattern ("team-*") needs the cluster-wide watch.
+    const config = o.config();
+    const named = config.namespaces.length > 0 && config.namespaces.every((n) => !n.endsWith('*')) ? config.namespaces : undefined;
+    this.pods = new InformerGroup<PodState>(
       o.kc,
       {
         name: 'pods',
-        path: '/api/v1/pods',
+        namespaces: named,
+        path: (ns) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods'),
         // Every Argo pod, not only labeled ones: the back-fill for daemons the webhook missed. Pods that
         // are not daemons are dropped as they arrive, so only daemons stay in memory.
         labelSelector: `${argo.workflowLabel}${instanceSelector()}`,
@@ -79,11 +84,12 @@ export class ReaperController {
       },
       o.log,
     );
-    this.workflows = new TrimmedInformer<WorkflowState>(
+    this.workflows = new InformerGroup<WorkflowState>(
       o.kc,
       {
         name: 'workflows',
-        path: `/apis/${argo.group}/${argo.version}/${argo.resources.workflows}`,
+        namespaces: named,
+        path: (ns) => `/apis/${argo.group}/${argo.version}/${ns ? `namespaces/${ns}/` : ''}${argo.resources.workflows}`,
         ...(o.config().instanceId ? { labelSelector: `${argo.controllerInstanceIdLabel}=${o.config().instanceId}` } : {}),
         trim: (raw) => {
           const wf = readWorkflow(raw);

@@ -270,3 +270,56 @@ export class TrimmedInformer<T> {
     }
   }
 }
+
+/**
+ * One cache over several list/watch paths: cluster-wide, or one path per namespace when the reaper
+ * is limited to named namespaces (so namespaced RBAC is enough). Keys are namespace/name.
+ */
+export class InformerGroup<T> {
+  private readonly members: { namespace: string | undefined; informer: TrimmedInformer<T> }[];
+
+  constructor(kc: KubeConfig, o: Omit<InformerOptions<T>, 'path'> & { path: (namespace: string | undefined) => string; namespaces: string[] | undefined }, log: Logger) {
+    const scopes = o.namespaces?.length ? o.namespaces : [undefined];
+    this.members = scopes.map((namespace) => ({
+      namespace,
+      informer: new TrimmedInformer<T>(kc, { ...o, name: namespace ? `${o.name}/${namespace}` : o.name, path: o.path(namespace) }, log),
+    }));
+  }
+
+  private memberFor(key: string): TrimmedInformer<T> | undefined {
+    const ns = key.slice(0, key.indexOf('/'));
+    return (this.members.find((m) => m.namespace === ns) ?? this.members.find((m) => m.namespace === undefined))?.informer;
+  }
+
+  get(key: string): T | undefined {
+    return this.memberFor(key)?.get(key);
+  }
+
+  *values(): IterableIterator<T> {
+    for (const m of this.members) yield* m.informer.values();
+  }
+
+  get size(): number {
+    return this.members.reduce((n, m) => n + m.informer.size, 0);
+  }
+
+  get synced(): boolean {
+    return this.members.every((m) => m.informer.synced);
+  }
+
+  get stats() {
+    return this.members.map((m) => ({ informer: m.informer, namespace: m.namespace }));
+  }
+
+  async start(): Promise<void> {
+    for (const m of this.members) await m.informer.start();
+  }
+
+  stop(): void {
+    for (const m of this.members) m.informer.stop();
+  }
+
+  async restart(why: string, isError = false): Promise<void> {
+    for (const m of this.members) await m.informer.restart(why, isError);
+  }
+}

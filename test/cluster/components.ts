@@ -165,13 +165,92 @@ export function webhookSpec(s: ClusterState, o: WebhookProcessOptions = {}): Pro
   };
 }
 
+export interface ReaperProcessOptions {
+  /** Component name (pid file, log): reaper, reaper-2, ... */
+  name?: string;
+  /** The reaper config file (default: none, the built-in defaults). */
+  configFile?: string;
+  /** Health/metrics port (default: any free one, reported in its log). */
+  port?: number;
+  dryRun?: boolean;
+  /** The replica's name in the Lease (default: the component name). */
+  identity?: string;
+  leaseNamespace?: string;
+  kubeconfig?: string;
+}
+
+/** The reaper from this checkout, against the cluster (admin credentials unless a kubeconfig is given). */
+export function reaperSpec(s: ClusterState, o: ReaperProcessOptions = {}): ProcessSpec {
+  const name = o.name ?? 'reaper';
+  return {
+    name,
+    command: process.execPath,
+    cwd: repoRoot,
+    args: [
+      join(repoRoot, 'cli', 'main.ts'),
+      'reaper',
+      '--kubeconfig',
+      o.kubeconfig ?? s.kubeconfig,
+      '--port',
+      String(o.port ?? 0),
+      '--identity',
+      o.identity ?? name,
+      '--lease-namespace',
+      o.leaseNamespace ?? 'default',
+      ...(o.configFile ? ['--config', o.configFile] : []),
+      ...(o.dryRun ? ['--dry-run'] : []),
+    ],
+  };
+}
+
+/** The namespace Argo's controller runs "in" (its ConfigMap lives there); it watches every namespace. */
+export const argoNamespace = 'argo';
+export const argoConfigMapName = 'workflow-controller-configmap';
+
+/**
+ * Argo's workflow-controller (v3.7.18, built from the module proxy), out of cluster. Leader election off
+ * (one instance); `--namespace` only says where its ConfigMap is: without --namespaced it watches all
+ * namespaces. Workflows a test writes by hand carry a controller-instanceid label, which a controller
+ * without an instance id ignores.
+ */
+export function workflowControllerSpec(s: ClusterState): ProcessSpec {
+  return {
+    name: 'workflow-controller',
+    command: binaryPath('workflow-controller'),
+    env: {
+      ...process.env,
+      LEADER_ELECTION_DISABLE: 'true',
+      // How soon a Workflow is looked at again after its pods change: 10 s by default, which makes a
+      // Workflow of short kwok steps crawl (4 step groups: 40 s). 1 s is the floor Argo's own comment
+      // gives (workflow/controller/rate_limiters.go).
+      DEFAULT_REQUEUE_TIME: '1s',
+    },
+    args: [
+      '--kubeconfig',
+      s.kubeconfigs['workflow-controller'],
+      '--namespace',
+      argoNamespace,
+      '--configmap',
+      argoConfigMapName,
+      '--loglevel',
+      'info',
+      // A handful of workflows at a time on two cores: fewer goroutines, same behaviour.
+      '--workflow-workers',
+      '4',
+      '--pod-cleanup-workers',
+      '2',
+    ],
+  };
+}
+
 export const auditPolicyYaml = stringify({
   apiVersion: 'audit.k8s.io/v1',
   kind: 'Policy',
   omitStages: ['RequestReceived'],
   rules: [
-    // What the tests look at: admission of pods and Argo objects, with the webhooks' audit annotations.
-    { level: 'Metadata', resources: [{ group: '', resources: ['pods'] }, { group: 'argoproj.io' }] },
+    // What the tests look at: admission of pods and Argo objects, with the webhooks' audit annotations;
+    // pods/exec is how Argo's controller signals a daemon to stop (the demo shows it).
+    { level: 'Metadata', resources: [{ group: '', resources: ['pods', 'pods/exec'] }, { group: 'argoproj.io' }] },
     { level: 'None' },
   ],
 });
