@@ -1,11 +1,11 @@
 // `argo-daemon-guard lint`: the validating webhook's submission check, offline, over files on disk.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseAllDocuments } from 'yaml';
-import { at, list } from '../core/data.ts';
+import { at, flattenDocuments } from '../core/data.ts';
 import { isWorkflowKind } from '../core/argo/workflow.ts';
 import { validateWorkflowObject } from '../core/admission/validate.ts';
 import { defaultPolicy, parsePolicy, PolicyError, type Policy } from '../core/policy/schema.ts';
+import { readDocuments } from './documents.ts';
 import type { Command } from './main.ts';
 
 const help = `usage: argo-daemon-guard lint [--policy FILE] [--namespace NS] [--json] FILE...
@@ -41,22 +41,8 @@ export interface LintReport {
   errors: string[];
 }
 
-function documentsOf(file: string, content: string): unknown[] {
-  const docs = parseAllDocuments(content);
-  const out: unknown[] = [];
-  for (const doc of docs) {
-    if (doc.errors.length) throw new Error(`${file}: not valid YAML or JSON: ${doc.errors[0]!.message.split('\n')[0]}`);
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
-    if (value === null || value === undefined) continue;
-    const kind = at(value, 'kind');
-    if (typeof kind === 'string' && kind.endsWith('List') && Array.isArray(at(value, 'items'))) out.push(...list(at(value, 'items')));
-    else out.push(value);
-  }
-  return out;
-}
-
-export function lintDocuments(file: string, content: string, policy: Policy, defaultNamespace: string, report: LintReport): void {
-  documentsOf(file, content).forEach((doc, i) => {
+export function lintDocuments(file: string, documents: unknown[], policy: Policy, defaultNamespace: string, report: LintReport): void {
+  flattenDocuments(documents).forEach((doc, i) => {
     const kind = at(doc, 'kind');
     if (!isWorkflowKind(kind)) {
       report.skipped.push({ file, document: i, reason: `kind ${String(kind)} has no daemon templates to check` });
@@ -113,10 +99,9 @@ export const lintCommand: Command = {
     const report: LintReport = { findings: [], checked: [], skipped: [], errors: [] };
     for (const file of args.positionals) {
       try {
-        lintDocuments(file, readFileSync(file, 'utf8'), policy, args.values.namespace ?? 'default', report);
+        lintDocuments(file, readDocuments(file), policy, args.values.namespace ?? 'default', report);
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        report.errors.push(e.code ? `${file}: cannot read (${e.code})` : e.message);
+        report.errors.push((err as Error).message);
       }
     }
     process.stdout.write((args.values.json ? JSON.stringify(report, null, 2) : renderText(report)) + '\n');

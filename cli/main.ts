@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   reaper: async () => (await import('../reaper/main.ts')).reaperCommand,
   lint: async () => (await import('./lint.ts')).lintCommand,
   explain: async () => (await import('./explain.ts')).explainCommand,
+  'uninstall-webhooks': async () => (await import('./uninstall-webhooks.ts')).uninstallWebhooksCommand,
 };
 
 function usage(): string {
@@ -21,6 +22,7 @@ function usage(): string {
     '  reaper              delete leftover daemon pods whose scope is over',
     '  lint FILE...        check Workflows and templates against the daemon policy, offline',
     '  explain --pods F    what the reaper would decide for pods on disk, and why',
+    '  uninstall-webhooks  delete the webhook configurations (the chart\'s pre-delete hook)',
     '',
     'Run `argo-daemon-guard <command> --help` for a command\'s options.',
     'Exit codes: 0 ok, 1 an enforce finding (lint), 2 bad usage or unreadable input.',

@@ -41,3 +41,14 @@ export function at(value: unknown, ...path: string[]): unknown {
   }
   return cur;
 }
+
+/** Flattens parsed documents: arrays, Lists (anything with an items array) and single objects. */
+export function flattenDocuments(docs: unknown): unknown[] {
+  if (docs === null || docs === undefined) return [];
+  if (Array.isArray(docs)) return docs.flatMap(flattenDocuments);
+  const r = record(docs);
+  if (r && Array.isArray(r.items) && (r.kind === undefined || (typeof r.kind === 'string' && r.kind.endsWith('List')))) {
+    return r.items.flatMap(flattenDocuments);
+  }
+  return [docs];
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reaperConfig } from './config.ts';
-import { explain, explainJson, explainText, flattenDocuments, rfc3339 } from './explain.ts';
+import { flattenDocuments } from '../data.ts';
+import { explain, explainJson, explainText, rfc3339 } from './explain.ts';
 import { reasonNames, reasons, reasonsMarkdown } from './reasons.ts';
 import { argoPod, clientStep, redisDaemon, workflowObject, type NodeSpec } from './fixtures/workflows.ts';
 

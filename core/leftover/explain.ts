@@ -1,7 +1,7 @@
 // `argo-daemon-guard explain`, the pure part: pods (and the Workflows they belong to) as read from
 // files → the reaper's decision for every pod, as JSON lines (contracts §4) and as text. The CLI reads
 // the files, parses the YAML/JSON documents and prints; nothing here reads a file or the clock.
-import { record } from '../data.ts';
+import { flattenDocuments, record } from '../data.ts';
 import { readWorkflow, type WorkflowState } from '../argo/status.ts';
 import { isDryRun, type ReaperConfig } from './config.ts';
 import { decide, type Verdict } from './decide.ts';
@@ -44,17 +44,6 @@ export interface Explanation {
 export function rfc3339(date: Date): string {
   const s = date.toISOString();
   return s.endsWith('.000Z') ? `${s.slice(0, -5)}Z` : s;
-}
-
-/** Flattens parsed documents: arrays, Lists (anything with an items array) and single objects. */
-export function flattenDocuments(docs: unknown): unknown[] {
-  if (docs === null || docs === undefined) return [];
-  if (Array.isArray(docs)) return docs.flatMap(flattenDocuments);
-  const r = record(docs);
-  if (r && Array.isArray(r.items) && (r.kind === undefined || (typeof r.kind === 'string' && r.kind.endsWith('List')))) {
-    return r.items.flatMap(flattenDocuments);
-  }
-  return [docs];
 }
 
 export function explain(input: ExplainInput): Explanation {
