@@ -1,9 +1,9 @@
 // `argo-daemon-guard explain`: the reaper's decision for pods on disk, with the reaper's own code and
 // config, so what it prints is what the reaper would do.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
 import { explain, explainJson, explainText } from '../core/leftover/explain.ts';
+import { commandArgs, usageError } from './args.ts';
 import { readDocuments } from './documents.ts';
 import type { Command } from './main.ts';
 
@@ -33,32 +33,16 @@ function time(flag: string, value: string | undefined, fallback: Date): Date {
 export const explainCommand: Command = {
   summary: "explain the reaper's decision for pods on disk",
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          pods: { type: 'string' },
-          workflow: { type: 'string' },
-          config: { type: 'string' },
-          now: { type: 'string' },
-          'first-seen': { type: 'string' },
-          json: { type: 'boolean' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      process.stderr.write(`explain: ${(err as Error).message}\n\n${help}\n`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (!values.pods) {
-      process.stderr.write(`explain: --pods FILE is required\n\n${help}\n`);
-      return 2;
-    }
+    const args = commandArgs(
+      'explain',
+      argv,
+      { pods: { type: 'string' }, workflow: { type: 'string' }, config: { type: 'string' }, now: { type: 'string' }, 'first-seen': { type: 'string' }, json: { type: 'boolean' } },
+      help,
+    );
+    if (!args.ok) return args.exitCode;
+    const { values } = args;
+    if (args.positionals.length) return usageError('explain', `unexpected argument ${args.positionals[0]}`, help);
+    if (!values.pods) return usageError('explain', '--pods FILE is required', help);
     try {
       let config: ReaperConfig = defaultReaperConfig;
       if (values.config) config = parseReaperConfig(values.config, readFileSync(values.config, 'utf8'));

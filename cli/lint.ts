@@ -1,10 +1,10 @@
 // `argo-daemon-guard lint`: the validating webhook's submission check, offline, over files on disk.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { at, flattenDocuments } from '../core/data.ts';
 import { isWorkflowKind } from '../core/argo/workflow.ts';
 import { validateWorkflowObject } from '../core/admission/validate.ts';
 import { defaultPolicy, parsePolicy, PolicyError, type Policy } from '../core/policy/schema.ts';
+import { commandArgs, usageError } from './args.ts';
 import { readDocuments } from './documents.ts';
 import type { Command } from './main.ts';
 
@@ -71,21 +71,9 @@ function renderText(r: LintReport): string {
 export const lintCommand: Command = {
   summary: 'check workflow manifests against the daemon policy, offline',
   async run(argv) {
-    let args;
-    try {
-      args = parseArgs({ args: argv, allowPositionals: true, options: { policy: { type: 'string' }, namespace: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    } catch (err) {
-      process.stderr.write(`lint: ${(err as Error).message}\n\n${help}\n`);
-      return 2;
-    }
-    if (args.values.help) {
-      process.stdout.write(help + '\n');
-      return 0;
-    }
-    if (args.positionals.length === 0) {
-      process.stderr.write(`lint: name at least one manifest file\n\n${help}\n`);
-      return 2;
-    }
+    const args = commandArgs('lint', argv, { policy: { type: 'string' }, namespace: { type: 'string' }, json: { type: 'boolean' } }, help);
+    if (!args.ok) return args.exitCode;
+    if (args.positionals.length === 0) return usageError('lint', 'name at least one manifest file', help);
     let policy = defaultPolicy;
     if (args.values.policy) {
       try {

@@ -2,7 +2,7 @@
 // metrics endpoint; acts only while it holds the Lease, and hands it over on SIGTERM.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
+import { commandArgs, usageError } from '../cli/args.ts';
 import type { Command } from '../cli/main.ts';
 import { guard } from '../core/keys.ts';
 import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
@@ -87,30 +87,24 @@ function healthServer(port: number, controller: () => ReaperController | undefin
 export const reaperCommand: Command = {
   summary: 'delete leftover daemon pods whose scope is over',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        options: {
-          'dry-run': { type: 'boolean' },
-          config: { type: 'string' },
-          kubeconfig: { type: 'string' },
-          port: { type: 'string' },
-          'lease-namespace': { type: 'string' },
-          'lease-name': { type: 'string' },
-          identity: { type: 'string' },
-          'log-level': { type: 'string' },
-          help: { type: 'boolean', short: 'h' },
-        },
-      }));
-    } catch (err) {
-      process.stderr.write(`reaper: ${(err as Error).message}\n\n${reaperUsage}\n`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(reaperUsage + '\n');
-      return 0;
-    }
+    const args = commandArgs(
+      'reaper',
+      argv,
+      {
+        'dry-run': { type: 'boolean' },
+        config: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        port: { type: 'string' },
+        'lease-namespace': { type: 'string' },
+        'lease-name': { type: 'string' },
+        identity: { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+      reaperUsage,
+    );
+    if (!args.ok) return args.exitCode;
+    const { values } = args;
+    if (args.positionals.length) return usageError('reaper', `unexpected argument ${args.positionals[0]}`, reaperUsage);
     const level = (values['log-level'] ?? 'info') as LogLevel;
     if (!logLevels.includes(level)) {
       process.stderr.write(`reaper: --log-level must be one of ${logLevels.join(', ')}\n`);
