@@ -50,6 +50,7 @@ export class ReaperController {
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private synced = false;
 
   constructor(o: ReaperOptions) {
     this.o = o;
@@ -106,13 +107,17 @@ export class ReaperController {
     );
   }
 
-  /** Both caches are filled before any decision: an empty Workflow cache would make every pod look orphaned. */
+  /**
+   * Starts the caches and the decision loop. No decision is made until both caches are synced (an
+   * empty Workflow cache would make every pod look orphaned); a cache whose first list fails keeps
+   * retrying, and the loop starts deciding once it is in.
+   */
   async start(): Promise<void> {
+    this.timer = setInterval(() => this.tick(), 200);
+    this.timer.unref();
     await this.workflows.start();
     await this.pods.start();
     this.enqueueAll();
-    this.timer = setInterval(() => this.tick(), 200);
-    this.timer.unref();
   }
 
   stop(): void {
@@ -181,6 +186,10 @@ export class ReaperController {
 
   private tick(): void {
     if (this.stopped || !this.ready()) return;
+    if (!this.synced) {
+      this.synced = true;
+      this.log.info({ pods: this.pods.size, workflows: this.workflows.size }, 'caches synced');
+    }
     const now = Date.now();
     const workers = this.o.workers ?? 8;
     for (const [k, at] of this.due) {

@@ -132,10 +132,19 @@ export class TrimmedInformer<T> {
     return this.store.size;
   }
 
+  /**
+   * Lists and watches; resolves once the first list is in (synced) or has failed. A failed first list
+   * is retried with backoff in the background, like any later failure: the informer never gives up.
+   */
   async start(): Promise<void> {
-    await this.listAndWatch();
     this.timers.push(setInterval(() => void this.restart('resync'), this.o.resyncSeconds * 1000));
     for (const t of this.timers) t.unref();
+    try {
+      await this.listAndWatch();
+    } catch (err) {
+      this.stats.errors++;
+      void this.restart(`first list failed: ${(err as Error).message}`, true);
+    }
   }
 
   stop(): void {

@@ -190,13 +190,8 @@ export const reaperCommand: Command = {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
     log.info({ port: (server.address() as { port: number }).port, dryRun: dryRunFlag || initial.dryRun, identity }, 'reaper health endpoint listening');
 
-    try {
-      await controller.start();
-    } catch (err) {
-      log.error({ err: apiErrorMessage(err) }, 'first list failed; retrying in the background');
-      void controller.workflows.restart('initial list failed', true).then(() => controller!.pods.restart('initial list failed', true));
-    }
-    log.info({ pods: controller.pods.size, workflows: controller.workflows.size }, 'caches synced');
+    await controller.start();
+    if (!controller.ready()) log.error('first list failed; retrying in the background, deciding nothing until the caches are in');
 
     elector = new LeaderElector(
       {

@@ -131,6 +131,23 @@ describe('the reaper on the real API server', () => {
     expect(reaper.audit().every((a) => a.podUid === d.pod.uid && (a.outcome === 'error' || a.outcome === 'deleted'))).toBe(true);
   });
 
+  test('a reaper started while the API server is down decides and reaps once it is back', async () => {
+    const s = cluster();
+    const d = await stageDaemon(ns, 'started-during-outage');
+    await endScope(ns, 'started-during-outage');
+    await stop(s.stateDir, 'kube-apiserver');
+    let reaper: ReaperProcess;
+    try {
+      reaper = await startReaper({ name: 'reaper-outage', config: localConfig(ns), leaseNamespace: ns, waitSynced: false });
+      await waitUntil('the first list to fail', async () => reaper.logs().some((l) => l.msg === 'first list failed; retrying in the background, deciding nothing until the caches are in'));
+    } finally {
+      start(s.stateDir, apiserverSpec(s, join(s.stateDir, 'audit-policy.yaml')));
+      await waitUntil('kube-apiserver ready again', async () => (await fetchText(`${s.server}/readyz`, { tls: adminTls(s), timeoutMs: 2000 })).status === 200, 90_000);
+    }
+    await gone(d);
+    await recorded(reaper, d, 'deleted');
+  });
+
   test('two reapers: one leads, and the other takes over when the leader stops', async () => {
     const a = await startReaper({ name: 'reaper-a', config: localConfig(ns), leaseNamespace: ns });
     const b = await startReaper({ name: 'reaper-b', config: localConfig(ns), leaseNamespace: ns });
