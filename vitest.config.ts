@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -7,14 +7,17 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/*.test.ts', 'core/**/*.test.ts', 'runtime/**/*.test.ts', 'webhook/**/*.test.ts', 'reaper/**/*.test.ts', 'cli/**/*.test.ts'],
+          include: ['test/*.test.ts', 'core/**/*.test.ts', 'runtime/**/*.test.ts', 'webhook/**/*.test.ts', 'reaper/**/*.test.ts', 'cli/**/*.test.ts', 'test/chart/**/*.test.ts'],
+          // The chart's tests against the test cluster run in the cluster project.
+          exclude: [...configDefaults.exclude, 'test/chart/**/*.cluster.test.ts'],
           testTimeout: 30_000,
         },
       },
       {
         test: {
           name: 'cluster',
-          include: ['test/integration/**/*.test.ts'],
+          // test/e2e: Argo's real controller on the same cluster (started by those files, not here).
+          include: ['test/integration/**/*.test.ts', 'test/chart/**/*.cluster.test.ts', 'test/e2e/**/*.test.ts'],
           globalSetup: ['test/integration/global-setup.ts'],
           // One cluster serves every file; files run one after another so they never race on it.
           fileParallelism: false,

@@ -3,7 +3,7 @@
 // with an exec-form entry point (no shell at run time); the shipped sources never load test code;
 // the kind script is valid bash. Building the image and running the script need Docker (not here).
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +46,17 @@ describe('Dockerfile', () => {
     expect(build!.lines).toContain('RUN npm run typecheck');
     expect(deps!.lines).toContain('RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
     expect(final!.lines.filter((l) => l.startsWith('COPY'))).toEqual(['COPY --from=prod-deps /src/node_modules ./node_modules', 'COPY --from=build /out ./']);
+  });
+
+  it('the build stage typechecks everything `npm run typecheck` checks (.dockerignore keeps none of it out)', () => {
+    const build = stages()[0]!.lines;
+    expect(build.indexOf('COPY . .')).toBeGreaterThan(build.indexOf('RUN npm ci --no-audit --no-fund'));
+    expect(build.indexOf('COPY . .')).toBeLessThan(build.indexOf('RUN npm run typecheck'));
+    const tsconfig = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.json'), 'utf8')) as { include: string[] };
+    const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const entry of [...tsconfig.include, 'package.json', 'package-lock.json', 'tsconfig.json']) {
+      expect(ignored.filter((p) => p === entry || p === `${entry}/**` || p === '**' || p === '*'), `.dockerignore keeps ${entry} out`).toEqual([]);
+    }
   });
 
   it('runs as a numeric non-root user with an exec-form entry point and no RUN in the final stage', () => {

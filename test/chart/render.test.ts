@@ -348,7 +348,7 @@ describe('labels, optional objects, schema', () => {
     }
     const sm = one(rendered.everything!, 'ServiceMonitor', `${fullname}-webhook`) as unknown as { metadata: { labels: Record<string, string> }; spec: { endpoints: { scheme: string; tlsConfig: unknown }[] } };
     expect(sm.metadata.labels.release).toBe('prom');
-    expect(sm.spec.endpoints[0]).toMatchObject({ scheme: 'https', tlsConfig: { serverName: `${fullname}-webhook.${ns}.svc`, ca: { secret: { name: `${fullname}-webhook-certs`, key: 'ca.crt' } } } });
+    expect(sm.spec.endpoints[0]).toMatchObject({ scheme: 'https', tlsConfig: { serverName: `${fullname}-webhook.${ns}.svc`, ca: { secret: { name: `${fullname}-webhook-certs`, key: 'ca-bundle.crt' } } } });
   });
 
   it('the alerts use only metrics the webhook and the reaper export', async () => {
