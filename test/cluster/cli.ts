@@ -7,12 +7,18 @@
 import { clusterStateDir } from './paths.ts';
 import { down, status, up } from './cluster.ts';
 
-const usage = `usage: npm run cluster -- <up [--no-webhook] [--policy FILE]|down|status> [--json] [--state-dir DIR]
+const usage = `usage: npm run cluster -- <up [--no-webhook] [--no-argo] [--no-reaper] [--dry-run] [--policy FILE]|down|status> [--json] [--state-dir DIR]
 
   up       build missing binaries, start etcd, kube-apiserver, kube-controller-manager,
-           kube-scheduler, kwok (one fake node) and the webhook from this checkout; install Argo's
-           CRDs; register the webhooks. Prints KUBECONFIG=<path> as its last line.
-           --no-webhook: control plane only (no webhook process, nothing registered).
+           kube-scheduler, kwok (one fake node), the webhook from this checkout, Argo's
+           workflow-controller (v3.7.18, all namespaces) and the reaper from this checkout
+           (graceMargin 2s; config <state dir>/reaper.yaml, followed as it changes); install Argo's
+           CRDs; register the webhooks. Prints KUBECONFIG=<path> as its last line. A Workflow
+           created in any namespace (kubectl create -f wf.yaml) runs.
+           --no-webhook: no webhook process, nothing registered.
+           --no-argo: no Argo controller (for Workflows written by hand, with a status of their own).
+           --no-reaper: no reaper.
+           --dry-run: the reaper only reports what it would delete.
            --policy FILE: the webhook's policy (default: the default policy, which enforces nothing);
            applies when the cluster starts; the webhook reloads the file when it changes.
   down     stop every process up started
@@ -49,7 +55,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'up') {
     const started = Date.now();
-    const s = await up({ stateDir, webhook: !argv.includes('--no-webhook'), ...(pol.value ? { policyFile: pol.value } : {}) });
+    const s = await up({
+      stateDir,
+      webhook: !argv.includes('--no-webhook'),
+      argo: !argv.includes('--no-argo'),
+      reaper: argv.includes('--no-reaper') ? false : { dryRun: argv.includes('--dry-run') },
+      ...(pol.value ? { policyFile: pol.value } : {}),
+    });
     process.stderr.write(`[cluster] up (${((Date.now() - started) / 1000).toFixed(1)}s): API server ${s.server}, webhook ${s.webhook.url}, logs ${s.stateDir}/logs\n`);
     if (json) process.stdout.write(JSON.stringify({ kubeconfig: s.kubeconfig, server: s.server, webhook: s.webhook.url, stateDir: s.stateDir }) + '\n');
     process.stdout.write(`KUBECONFIG=${s.kubeconfig}\n`);
@@ -67,6 +79,9 @@ async function main(argv: string[]): Promise<number> {
     const lines = [
       `cluster: ${st.up ? 'up' : 'down'} (${st.stateDir})`,
       ...(st.server ? [`api server: ${st.server} (${st.apiserverReady ? 'ready' : 'not ready'}); node ${st.nodeReady ? 'Ready' : 'not Ready'}; webhook ${st.webhookReady ? 'ready' : 'not ready'}`] : []),
+      ...(st.server
+        ? [`argo workflow-controller ${st.argoControllerRunning ? 'running' : 'not running'}; reaper ${st.reaperReady === undefined ? 'not running' : `${st.reaperReady ? 'ready' : 'not ready'}${st.reaperLeader ? ', leading' : ''}`}`]
+        : []),
       ...st.components.map((c) => `  ${c.name.padEnd(24)} ${c.running ? `running  pid ${c.pid}` : 'stopped'}`),
       ...(st.up && st.kubeconfig ? [`KUBECONFIG=${st.kubeconfig}`] : []),
     ];

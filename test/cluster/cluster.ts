@@ -1,17 +1,20 @@
 // The local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (one fake
-// Node), Argo's CRDs, and the project's webhook running from this checkout and registered with the API
-// server. `up` starts what is missing and returns when everything is ready; `down` stops every process
-// it started. State (pid files, logs, kubeconfigs, PKI, etcd data) lives under the state directory,
+// Node), Argo's CRDs, the project's webhook running from this checkout and registered with the API
+// server, and — the whole stack, what `npm run cluster -- up` starts — Argo's own workflow-controller
+// and the project's reaper. `up` starts what is missing and returns when everything is ready; `down`
+// stops every process it started. State (pid files, logs, kubeconfigs, PKI, etcd data) lives under the state directory,
 // ~/.cache/argo-daemon-guard/cluster/ by default; a test run uses its own.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildAll, clusterBinaries, versions } from './binaries.ts';
+import { buildAll, clusterBinaries, versions, type BinaryName } from './binaries.ts';
+import { argoControllerName, argoControllerRunning, startArgoController } from './argo.ts';
+import { reaperHealth, stackReaperName, stackReaperRunning, startStackReaper } from './reaper.ts';
 import { clusterStateDir } from './paths.ts';
 import { ensurePki, type ClientName } from './pki.ts';
 import { freePorts } from './ports.ts';
 import { fetchText, writeKubeconfig, type TlsFiles } from './kubeconfig.ts';
 import { isRunning, killAllNow, logFileOf, readRecord, records, runDir, start, stop, waitFor, type ProcessRecord } from './processes.ts';
-import { installArgoCrds } from './crds.ts';
+import { installArgoCrds, type ArgoCrdVariant } from './crds.ts';
 import { apply, objectApi, registerWebhooks } from './webhooks.ts';
 import { withLock } from './lock.ts';
 import { processStartTime } from './procfs.ts';
@@ -40,9 +43,24 @@ export interface UpOptions {
   webhook?: boolean;
   /** The webhook's policy file (default: the default policy, written to <stateDir>/policy.yaml). */
   policyFile?: string;
+  /**
+   * Run Argo's workflow-controller (v3.7.18, watching every namespace). Default false here, so test
+   * runs that write Workflows by hand start only what they use; the CLI's `up` turns it on.
+   */
+  argo?: boolean;
+  /**
+   * Run the reaper (the chart's RBAC, graceMargin 2s; `{dryRun: true}` to only report). Default false
+   * here; the CLI's `up` turns it on.
+   */
+  reaper?: boolean | { dryRun?: boolean };
+  /** Argo's CRDs with their schemas (default) or the schema-less ones Argo's install.yaml ships. */
+  crds?: ArgoCrdVariant;
 }
 
-const componentOrder = ['webhook', 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
+/** What `npm run cluster -- up` starts: everything. */
+export const wholeStack = { webhook: true, argo: true, reaper: true } as const satisfies UpOptions;
+
+const componentOrder = [stackReaperName, argoControllerName, 'webhook', 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
 
 function defaultLog(line: string): void {
   process.stderr.write(`[cluster] ${line}\n`);
@@ -156,6 +174,7 @@ export async function up(o: UpOptions = {}): Promise<ClusterState> {
       const ready = await fetchText(`${existing.server}/readyz`, { tls: adminTls(existing), timeoutMs: 3_000 }).then((r) => r.status === 200, () => false);
       if (ready) {
         if (o.webhook !== false) await ensureWebhook(existing, log);
+        await ensureStack(existing, o, log);
         return existing;
       }
     }
@@ -178,10 +197,46 @@ async function ensureWebhook(s: ClusterState, log: (l: string) => void): Promise
   await registerWebhooks(s.kubeconfig, { url: s.webhook.url, caFile: s.webhook.caFile });
 }
 
+/**
+ * A cluster started by an older harness lacks the reaper's layout and the client certificates of the
+ * reaper and Argo's controller: add them (the CA is kept, so nothing else changes).
+ */
+async function completeLayout(s: ClusterState): Promise<void> {
+  const fresh = freshLayout(s.stateDir, [s.ports.etcdClient, s.ports.etcdPeer, s.ports.apiserver, s.ports.controllerManager, s.ports.scheduler, s.ports.webhook, 0]);
+  const missing = (Object.keys(fresh.kubeconfigs) as ClientName[]).filter((n) => !s.kubeconfigs[n] || !existsSync(s.kubeconfigs[n]));
+  if (s.reaper && missing.length === 0) return;
+  await ensurePki(s.pki.dir, serviceIp);
+  for (const name of missing) {
+    s.kubeconfigs[name] = fresh.kubeconfigs[name];
+    s.pki.clients[name] = fresh.pki.clients[name];
+    writeKubeconfig(s.kubeconfigs[name], { server: s.server, caFile: s.pki.ca.cert, client: s.pki.clients[name], user: name });
+  }
+  if (!s.reaper) s.reaper = { ...fresh.reaper!, port: (await freePorts(1))[0]! };
+  writeFileSync(stateFile(s.stateDir), JSON.stringify(s, null, 2));
+}
+
+/** Argo's controller and the reaper of a running cluster, started if asked for and not running. */
+async function ensureStack(s: ClusterState, o: UpOptions, log: (l: string) => void): Promise<void> {
+  if (o.argo || o.reaper) await completeLayout(s);
+  if (o.argo && !argoControllerRunning(s)) {
+    await buildAll(binariesFor(o));
+    log('workflow-controller is not running: starting it');
+    await startArgoController(s);
+  }
+  if (o.reaper && !stackReaperRunning(s)) {
+    log('reaper is not running: starting it');
+    await startStackReaper(s, typeof o.reaper === 'object' ? o.reaper : {});
+  }
+}
+
+export function binariesFor(o: UpOptions): BinaryName[] {
+  return o.argo ? [...clusterBinaries, 'workflow-controller'] : clusterBinaries;
+}
+
 async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => void): Promise<ClusterState> {
   const t0 = Date.now();
   const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
-  await buildAll(clusterBinaries);
+  await buildAll(binariesFor(o));
 
   // Interrupted while starting: stop what was started, then let the signal end the process.
   const onSignal = (sig: NodeJS.Signals) => {
@@ -201,7 +256,7 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
     mkdirSync(join(stateDir, 'logs'), { recursive: true });
     mkdirSync(join(stateDir, 'kubeconfig'), { recursive: true });
 
-    const s = freshLayout(stateDir, await freePorts(6));
+    const s = freshLayout(stateDir, await freePorts(7));
     await ensurePki(s.pki.dir, serviceIp);
     writeKubeconfig(s.kubeconfig, { server: s.server, caFile: s.pki.ca.cert, client: s.pki.clients.admin, user: 'admin' });
     for (const [name, file] of Object.entries(s.kubeconfigs) as [ClientName, string][]) {
@@ -236,12 +291,12 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
 
     await Promise.all([
       (async () => {
-        const crds = await installArgoCrds(s.kubeconfig);
+        const crds = await installArgoCrds(s.kubeconfig, o.crds);
         await waitFor({ what: 'Argo CRDs Established', timeoutMs: 60_000 }, async () => {
           for (const name of crds) if (!(await crdEstablished(s, name))) return false;
           return true;
         });
-        log(`Argo CRDs (${versions.argo}) established (${elapsed()})`);
+        log(`Argo CRDs (${versions.argo}, ${o.crds ?? 'full'}) established (${elapsed()})`);
       })(),
       (async () => {
         await createFakeNode(s);
@@ -261,6 +316,20 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
         await registerWebhooks(s.kubeconfig, { url: s.webhook.url, caFile: s.webhook.caFile });
         await waitWebhook(s, webhook, s.webhook.port, 60_000);
         log(`webhook ready and registered at ${s.webhook.url} (${elapsed()})`);
+      })(),
+    ]);
+    // Argo's controller and the reaper list Workflows: the CRDs must be established first. Both start
+    // at once; the webhook is registered, so the first pod Argo creates is labeled.
+    await Promise.all([
+      (async () => {
+        if (!o.argo) return;
+        await startArgoController(s);
+        log(`workflow-controller ${versions.argo} started, watching all namespaces (${elapsed()})`);
+      })(),
+      (async () => {
+        if (!o.reaper) return;
+        const r = await startStackReaper(s, typeof o.reaper === 'object' ? o.reaper : {});
+        log(`reaper ready and leading on :${r.port}, config ${s.reaper!.configFile} (${elapsed()})`);
       })(),
     ]);
     log(`cluster ready in ${elapsed()}`);
@@ -323,6 +392,10 @@ export interface ClusterStatus {
   apiserverReady: boolean;
   nodeReady: boolean;
   webhookReady: boolean;
+  /** The stack's reaper answers /readyz with caches synced (undefined: not part of this cluster). */
+  reaperReady: boolean | undefined;
+  reaperLeader: boolean | undefined;
+  argoControllerRunning: boolean;
   components: ComponentStatus[];
 }
 
@@ -330,9 +403,11 @@ export async function status(o: { stateDir?: string } = {}): Promise<ClusterStat
   const stateDir = o.stateDir ?? clusterStateDir();
   const s = readState(stateDir);
   const components: ComponentStatus[] = records(stateDir).map((r) => ({ name: r.name, running: isRunning(r), pid: r.pid, log: r.logFile, startedAt: r.startedAt }));
-  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'webhook']) {
+  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'webhook', argoControllerName, stackReaperName]) {
     if (!components.some((c) => c.name === name)) components.push({ name, running: false, pid: undefined, log: logFileOf(stateDir, name), startedAt: undefined });
   }
+  const reaperRecord = components.find((c) => c.name === stackReaperName);
+  const health = s?.reaper && reaperRecord?.running ? await reaperHealth(s.reaper.port) : undefined;
   const apiserverReady = s ? await fetchText(`${s.server}/readyz`, { tls: adminTls(s), timeoutMs: 2_000 }).then((r) => r.status === 200, () => false) : false;
   return {
     up: s !== undefined && apiserverReady && controlPlaneRunning(stateDir),
@@ -342,6 +417,9 @@ export async function status(o: { stateDir?: string } = {}): Promise<ClusterStat
     apiserverReady,
     nodeReady: s && apiserverReady ? await nodeReady(s).catch(() => false) : false,
     webhookReady: s ? await webhookReady(s) : false,
+    reaperReady: reaperRecord?.running ? health?.ready === true : undefined,
+    reaperLeader: reaperRecord?.running ? health?.leader === true : undefined,
+    argoControllerRunning: components.some((c) => c.name === argoControllerName && c.running),
     components,
   };
 }

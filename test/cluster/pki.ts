@@ -35,6 +35,11 @@ export const clientIdentities = {
   kwok: { commonName: 'kwok-controller', organizations: ['system:masters'] },
   // The webhook gets only what its ClusterRole grants (webhooks.ts), like the chart's ServiceAccount.
   webhook: { commonName: 'argo-daemon-guard-webhook', organizations: [] },
+  // The reaper of the stack gets only what the chart's reaper ClusterRole grants (reaper.ts).
+  reaper: { commonName: 'argo-daemon-guard-reaper', organizations: [] },
+  // Argo's workflow-controller, run out of cluster: admin on this test cluster, under a name of its own
+  // so the audit log tells its requests (pod creates, pods/exec) from everyone else's.
+  'workflow-controller': { commonName: 'argo-workflow-controller', organizations: ['system:masters'] },
 } as const;
 export type ClientName = keyof typeof clientIdentities;
 

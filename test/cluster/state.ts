@@ -26,6 +26,15 @@ export interface WebhookState {
   kubeconfig: string;
 }
 
+/** The stack's reaper (`up` starts it unless told not to): its health port and config file. */
+export interface ReaperState {
+  port: number;
+  configFile: string;
+  kubeconfig: string;
+  /** Where its Lease lives. */
+  leaseNamespace: string;
+}
+
 export interface ClusterState {
   stateDir: string;
   /** The admin kubeconfig (client certificate in system:masters). */
@@ -35,6 +44,8 @@ export interface ClusterState {
   kubeconfigs: Record<ClientName, string>;
   pki: ClusterPki;
   webhook: WebhookState;
+  /** Absent in the state of a cluster started before the reaper joined the stack. */
+  reaper?: ReaperState;
   nodeName: string;
   startedAt: string;
   versions: typeof versions;
@@ -68,7 +79,7 @@ export function apiRequest(s: ClusterState, path: string, o: { method?: string; 
 
 /** Paths and ports of a cluster about to start in `stateDir`. */
 export function freshLayout(stateDir: string, ports: number[]): ClusterState {
-  const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, webhook] = ports as [number, number, number, number, number, number];
+  const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler, webhook, reaper] = ports as [number, number, number, number, number, number, number];
   const pki = pkiLayout(join(stateDir, 'pki'));
   const kcDir = join(stateDir, 'kubeconfig');
   const kubeconfigs = {
@@ -77,6 +88,8 @@ export function freshLayout(stateDir: string, ports: number[]): ClusterState {
     'kube-scheduler': join(kcDir, 'kube-scheduler.yaml'),
     kwok: join(kcDir, 'kwok.yaml'),
     webhook: join(kcDir, 'webhook.yaml'),
+    reaper: join(kcDir, 'reaper.yaml'),
+    'workflow-controller': join(kcDir, 'workflow-controller.yaml'),
   };
   return {
     stateDir,
@@ -94,6 +107,7 @@ export function freshLayout(stateDir: string, ports: number[]): ClusterState {
       keyFile: pki.webhookServing.key,
       kubeconfig: kubeconfigs.webhook,
     },
+    reaper: { port: reaper, configFile: join(stateDir, 'reaper.yaml'), kubeconfig: kubeconfigs.reaper, leaseNamespace: 'argo-daemon-guard' },
     nodeName,
     startedAt: new Date().toISOString(),
     versions,

@@ -63,14 +63,14 @@ function jsonLines(file: string): Json[] {
 }
 
 /** Starts a reaper with this config (YAML-able object); returns once its caches are synced. */
-export async function startReaper(o: { name: string; config: Json; dryRun?: boolean; leaseNamespace: string; waitSynced?: boolean }): Promise<ReaperProcess> {
+export async function startReaper(o: { name: string; config: Json; dryRun?: boolean; leaseNamespace: string; waitSynced?: boolean; kubeconfig?: string }): Promise<ReaperProcess> {
   const s = cluster();
   const configFile = join(s.stateDir, `${o.name}.config.yaml`);
   writeFileSync(configFile, stringify(o.config));
   const logFile = logFileOf(s.stateDir, o.name);
   // A fresh log per run of this name, so records of an earlier test never count here.
   writeFileSync(logFile, '');
-  const proc = start(s.stateDir, reaperSpec(s, { name: o.name, configFile, dryRun: o.dryRun ?? false, leaseNamespace: o.leaseNamespace }));
+  const proc = start(s.stateDir, reaperSpec(s, { name: o.name, configFile, dryRun: o.dryRun ?? false, leaseNamespace: o.leaseNamespace, ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}) }));
   const lines = () => jsonLines(logFile);
   const port = await waitUntil(`reaper ${o.name} listening (log ${logFile})`, async () => {
     const l = lines().find((x) => x.msg === 'reaper health endpoint listening');
