@@ -18,7 +18,8 @@ export default defineConfig({
           name: 'cluster',
           // test/e2e: Argo's real controller on the same cluster (started by those files, not here).
           include: ['test/integration/**/*.test.ts', 'test/chart/**/*.cluster.test.ts', 'test/e2e/**/*.test.ts'],
-          globalSetup: ['test/integration/global-setup.ts'],
+          // The e2e files need Argo's workflow-controller built (once, cached) before the cluster starts.
+          globalSetup: ['test/e2e/global-setup.ts', 'test/integration/global-setup.ts'],
           // One cluster serves every file; files run one after another so they never race on it.
           fileParallelism: false,
           testTimeout: 120_000,
