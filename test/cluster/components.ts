@@ -72,51 +72,43 @@ export function apiserverSpec(s: ClusterState, auditPolicy: string): ProcessSpec
   };
 }
 
+/** What the controller-manager and the scheduler share: their kubeconfig, and a health port on loopback. */
+function controlPlaneClientArgs(kubeconfig: string, port: number, serving: { cert: string; key: string }): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    // Their health ports need no front-proxy authentication; skipping the lookup keeps the logs clean.
+    '--authentication-skip-lookup=true',
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--tls-cert-file=${serving.cert}`,
+    `--tls-private-key-file=${serving.key}`,
+    '--leader-elect=false',
+    '--v=1',
+  ];
+}
+
 export function controllerManagerSpec(s: ClusterState): ProcessSpec {
   const p = s.pki;
-  const kc = s.kubeconfigs['kube-controller-manager'];
   return {
     name: 'kube-controller-manager',
     command: binaryPath('kube-controller-manager'),
     args: [
-      `--kubeconfig=${kc}`,
-      `--authentication-kubeconfig=${kc}`,
-      `--authorization-kubeconfig=${kc}`,
-      // Their health ports need no front-proxy authentication; skipping the lookup keeps the logs clean.
-      '--authentication-skip-lookup=true',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${s.ports.controllerManager}`,
-      `--tls-cert-file=${p.controllerManagerServing.cert}`,
-      `--tls-private-key-file=${p.controllerManagerServing.key}`,
+      ...controlPlaneClientArgs(s.kubeconfigs['kube-controller-manager'], s.ports.controllerManager, p.controllerManagerServing),
       '--use-service-account-credentials=true',
       `--root-ca-file=${p.ca.cert}`,
       `--service-account-private-key-file=${p.serviceAccount.privateKey}`,
       `--controllers=${controllers.join(',')}`,
-      '--leader-elect=false',
-      '--v=1',
     ],
   };
 }
 
 export function schedulerSpec(s: ClusterState): ProcessSpec {
-  const p = s.pki;
-  const kc = s.kubeconfigs['kube-scheduler'];
   return {
     name: 'kube-scheduler',
     command: binaryPath('kube-scheduler'),
-    args: [
-      `--kubeconfig=${kc}`,
-      `--authentication-kubeconfig=${kc}`,
-      `--authorization-kubeconfig=${kc}`,
-      // Their health ports need no front-proxy authentication; skipping the lookup keeps the logs clean.
-      '--authentication-skip-lookup=true',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${s.ports.scheduler}`,
-      `--tls-cert-file=${p.schedulerServing.cert}`,
-      `--tls-private-key-file=${p.schedulerServing.key}`,
-      '--leader-elect=false',
-      '--v=1',
-    ],
+    args: controlPlaneClientArgs(s.kubeconfigs['kube-scheduler'], s.ports.scheduler, s.pki.schedulerServing),
   };
 }
 
