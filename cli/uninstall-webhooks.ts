@@ -2,9 +2,9 @@
 // ValidatingWebhookConfiguration by name. The chart's pre-delete hook runs it (the image has no shell),
 // so helm uninstall never leaves a webhook registered whose pods are gone. Idempotent: a configuration
 // already gone counts as done. Needs only `delete` on those two objects, by resourceNames.
-import { parseArgs } from 'node:util';
 import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { apiErrorMessage, apiStatus, loadKubeConfig } from '../runtime/kube.ts';
+import { commandArgs, usageError } from './args.ts';
 import type { Command } from './main.ts';
 
 const defaults = { name: 'argo-daemon-guard', timeoutSeconds: 60 };
@@ -96,22 +96,10 @@ export async function uninstallWebhooks(o: UninstallOptions): Promise<UninstallR
 export const uninstallWebhooksCommand: Command = {
   summary: 'delete the webhook configurations (the chart\'s pre-delete hook)',
   async run(argv) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args: argv,
-        strict: true,
-        allowPositionals: false,
-        options: { name: { type: 'string' }, kubeconfig: { type: 'string' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      }));
-    } catch (err) {
-      process.stderr.write(`uninstall-webhooks: ${(err as Error).message}\n\n${uninstallWebhooksUsage}`);
-      return 2;
-    }
-    if (values.help) {
-      process.stdout.write(uninstallWebhooksUsage);
-      return 0;
-    }
+    const args = commandArgs('uninstall-webhooks', argv, { name: { type: 'string' }, kubeconfig: { type: 'string' }, timeout: { type: 'string' } }, uninstallWebhooksUsage.trimEnd());
+    if (!args.ok) return args.exitCode;
+    const { values } = args;
+    if (args.positionals.length) return usageError('uninstall-webhooks', `unexpected argument ${args.positionals[0]}`, uninstallWebhooksUsage.trimEnd());
     const name = values.name ?? defaults.name;
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name) || name.length > 253) {
       process.stderr.write(`uninstall-webhooks: --name ${JSON.stringify(name)} is not a valid object name (lower-case letters, digits, '-' and '.')\n`);
