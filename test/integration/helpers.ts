@@ -85,9 +85,28 @@ export async function testNamespace(prefix: string): Promise<string> {
   afterAll(async () => {
     await core().deleteNamespace({ name }).catch(() => {});
   });
-  // The ServiceAccount admission plugin refuses pods until the controller-manager made `default`.
-  await waitUntil(`ServiceAccount default in ${name}`, async () => !!(await core().readNamespacedServiceAccount({ name: 'default', namespace: name })));
+  await defaultServiceAccount(name);
   return name;
+}
+
+/**
+ * The ServiceAccount admission plugin refuses pods until `default` exists. The controller-manager makes
+ * it, but after a test restarted the API server its watches may back off for a minute first: past a
+ * short wait the test makes it itself (what the controller would have made), since no test here is
+ * about the controller-manager.
+ */
+export async function defaultServiceAccount(namespace: string): Promise<void> {
+  const exists = async () => !!(await core().readNamespacedServiceAccount({ name: 'default', namespace }));
+  try {
+    await waitUntil(`ServiceAccount default in ${namespace}`, exists, 5_000);
+  } catch {
+    await core()
+      .createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'default' } } })
+      .catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 409) throw err;
+      });
+    await waitUntil(`ServiceAccount default in ${namespace}`, exists);
+  }
 }
 
 // ---- Argo objects -----------------------------------------------------------------------------

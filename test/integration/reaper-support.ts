@@ -10,7 +10,7 @@ import { reaperSpec } from '../cluster/components.ts';
 import { fetchText } from '../cluster/kubeconfig.ts';
 import { logFileOf, start, stop } from '../cluster/processes.ts';
 import { nodeIdOf, redisTemplate, workflowPod } from '../fixtures/pods.ts';
-import { cluster, core, createPod, custom, mergePatch, testInstanceId, waitUntil, workflowObject, workflowsApi, type Json } from './helpers.ts';
+import { cluster, core, createPod, defaultServiceAccount, custom, mergePatch, testInstanceId, waitUntil, workflowObject, workflowsApi, type Json } from './helpers.ts';
 
 export interface ReaperProcess {
   name: string;
@@ -34,7 +34,7 @@ export async function reaperNamespace(): Promise<string> {
   const created = await core().createNamespace({ body: { metadata: { generateName: 'reaper-', labels: { 'argo-daemon-guard.io/test': 'true' } } } });
   const name = created.metadata!.name!;
   namespaces.push(name);
-  await waitUntil(`ServiceAccount default in ${name}`, async () => !!(await core().readNamespacedServiceAccount({ name: 'default', namespace: name })));
+  await defaultServiceAccount(name);
   return name;
 }
 
