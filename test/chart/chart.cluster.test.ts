@@ -433,7 +433,8 @@ describe('namespaced mode, with the chart\'s RBAC only', () => {
     ns = await testNamespace('adg-nsmode');
     listed = await testNamespace('adg-listed');
     unlisted = await testNamespace('adg-unlisted');
-    values = { instanceId: 'adg-chart-test-ns', namespaced: { enabled: true, namespaces: [listed] } };
+    // A short graceMargin (the default is 30s): what this part proves is the RBAC, not the wait.
+    values = { instanceId: 'adg-chart-test-ns', namespaced: { enabled: true, namespaces: [listed] }, reaper: { config: { graceMargin: '1s' } } };
     const r = await helm(['install', rel, chartCopy('0.1.0'), '--namespace', ns, '-f', valuesFile(values)], { kubeconfig: admin() });
     if (r.code !== 0) throw new Error(`helm install: ${r.stderr}`);
     webhookKc = await serviceAccountKubeconfig(ns, `${name}-webhook`);
