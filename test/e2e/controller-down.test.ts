@@ -1,5 +1,5 @@
 // Leak 1 with Argo's real controller: the controller dies right after a daemon's scope ends. The
-// daemon's scope is an inner Steps template; the Workflow then waits 30 s more, so it is still Running
+// daemon's scope is an inner Steps template; the Workflow then waits 10 s more, so it is still Running
 // when the controller is SIGKILLed — as soon as the witness sees the scope node fulfilled in the
 // status. The reaper must end the leftover while the controller is still down: it does not need Argo.
 // The same Workflow runs without a reaper (base) and under a --dry-run reaper (dry); the controller
@@ -45,7 +45,7 @@ const scopeNode = (role: Role) => Object.values(nodesOf(wf(role).last)).find((n)
 
 describe("leak 1: Argo's controller killed right after a scope ends", () => {
   test('the leftover is reaped while the controller is down; after its restart every Workflow ends as without the reaper', async () => {
-    for (const role of roles) names[role] = (await submit(s.kubeconfig, ns[role], innerScope('30s').manifest)).name;
+    for (const role of roles) names[role] = (await submit(s.kubeconfig, ns[role], innerScope('10s').manifest)).name;
 
     // The scope ends in all three: kill the controller at once.
     await waitUntil('inner scopes fulfilled', async () => roles.every((r) => ['Succeeded', 'Failed', 'Error'].includes(scopeNode(r)?.phase ?? '')), 90_000, 100);
