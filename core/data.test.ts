@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { at, bool, integer, list, record, stringMap, text } from './data.ts';
+import { at, bool, integer, list, preview, record, stringMap, text } from './data.ts';
 
 describe('readers for untrusted JSON never throw and read a mistyped field as absent', () => {
   it('record: only plain objects', () => {
@@ -43,5 +43,17 @@ describe('readers for untrusted JSON never throw and read a mistyped field as ab
         at(v, ...path);
       }),
     );
+  });
+});
+
+describe('preview', () => {
+  it('quotes what a request held, short, and never throws', () => {
+    expect(preview('Pod')).toBe('"Pod"');
+    expect(preview(undefined)).toBe('undefined');
+    expect(preview({ toString: 1 })).toBe('{"toString":1}');
+    expect(preview('x'.repeat(1000))).toHaveLength(80);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(preview(cyclic)).toBe('object');
   });
 });

@@ -15,6 +15,21 @@ export function text(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * A value for a message, never throwing and never long: JSON text (strings quoted), cut at `max`
+ * characters. For the reasons that quote what a request held instead of what was expected.
+ */
+export function preview(value: unknown, max = 80): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(value);
+  } catch {
+    return Array.isArray(value) ? 'an array' : typeof value;
+  }
+  if (s === undefined) return String(value);
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
 export function integer(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
 }
@@ -34,10 +49,9 @@ export function stringMap(value: unknown): Record<string, string> {
 /** Follows a path of keys through nested records. */
 export function at(value: unknown, ...path: string[]): unknown {
   let cur: unknown = value;
-  for (const key of path) {
-    const r = record(cur);
-    if (!r) return undefined;
-    cur = r[key];
+  for (let i = 0; i < path.length; i++) {
+    if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) return undefined;
+    cur = (cur as Json)[path[i]!];
   }
   return cur;
 }

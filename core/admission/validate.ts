@@ -1,7 +1,7 @@
 // The policy applied to daemon templates at submission (Workflow, WorkflowTemplate,
 // ClusterWorkflowTemplate, CronWorkflow) and again to daemon pods at creation, as a backstop.
 import { argo } from '../keys.ts';
-import { at, bool, list, record } from '../data.ts';
+import { at, bool, list, stringMap, text } from '../data.ts';
 import { containerView, hostPathVolumes, type ContainerView } from '../argo/template.ts';
 import { readWorkflowObject, type WorkflowObjectView } from '../argo/workflow.ts';
 import { checkDaemon, checkDaemonCount, type DaemonSubject, type Finding } from '../policy/rules.ts';
@@ -40,9 +40,16 @@ function submissionFindings(wf: WorkflowObjectView, p: Policy): { findings: Find
   return { findings, daemons: daemons.map((t) => t.name) };
 }
 
+/** metadata.name, else metadata.generateName (a create with generateName has no name yet), when strings. */
+function objectName(obj: unknown): string {
+  return text(at(obj, 'metadata', 'name')) ?? text(at(obj, 'metadata', 'generateName')) ?? '(unnamed)';
+}
+
 export function validateWorkflowObject(obj: unknown, namespace: string, p: Policy): Validation {
   const read = readWorkflowObject(obj);
-  const subject = `${String(at(obj, 'kind') ?? 'object')} ${namespace ? `${namespace}/` : ''}${String(at(obj, 'metadata', 'name') ?? at(obj, 'metadata', 'generateName') ?? '(unnamed)')}`;
+  // Only strings are read: anything else in kind or name (an object whose toString is not a function
+  // makes String() throw) reads as absent.
+  const subject = `${text(at(obj, 'kind')) ?? 'object'} ${namespace ? `${namespace}/` : ''}${objectName(obj)}`;
   if (!read.ok) return unknownVerdict(subject, read.reason);
   const wf = read.value;
   const scope: Scope = { namespace: namespace || wf.namespace, labels: wf.labels };
@@ -57,9 +64,10 @@ export function podSubject(pod: unknown, d: Extract<PodDaemon, { kind: 'daemon' 
   const containers: ContainerView[] = [];
   for (const [field, role] of [['containers', 'sidecar'], ['initContainers', 'init']] as const) {
     for (const raw of list(at(pod, 'spec', field))) {
-      const name = String(at(raw, 'name') ?? '');
+      const name = text(at(raw, 'name')) ?? '';
       if (executor.includes(name)) continue;
-      containers.push(containerView(raw, field === 'containers' && services.has(name) ? 'service' : role, name));
+      // A container without a (string) name is still checked, named by its role in messages.
+      containers.push(containerView(raw, field === 'containers' && services.has(name) ? 'service' : role, name || role));
     }
   }
   const deadline = at(pod, 'spec', 'activeDeadlineSeconds');
@@ -73,11 +81,9 @@ export function podSubject(pod: unknown, d: Extract<PodDaemon, { kind: 'daemon' 
 }
 
 export function validatePod(pod: unknown, namespace: string, daemon: PodDaemon, p: Policy): Validation {
-  const name = String(at(pod, 'metadata', 'name') ?? at(pod, 'metadata', 'generateName') ?? '(unnamed)');
-  const subject = `pod ${namespace}/${name}`;
+  const subject = `pod ${namespace}/${objectName(pod)}`;
   if (daemon.kind === 'unknown') return unknownVerdict(subject, daemon.reason);
   if (daemon.kind !== 'daemon') return { allowed: true, message: '', warnings: [], findings: [], subject, daemonTemplates: [] };
-  const labels = record(at(pod, 'metadata', 'labels')) as Record<string, string> | undefined;
-  const scope: Scope = { namespace, labels: labels ?? {} };
+  const scope: Scope = { namespace, labels: stringMap(at(pod, 'metadata', 'labels')) };
   return { ...verdictOf(checkDaemon(podSubject(pod, daemon), p), scope, p, subject), subject, daemonTemplates: [daemon.template.name] };
 }

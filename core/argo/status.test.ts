@@ -126,6 +126,11 @@ describe('readWorkflow', () => {
 });
 
 describe('readNodes: malformed or undecodable → a reason, never a throw', () => {
+  it('an offloadNodeStatusVersion that String() cannot convert still reads as offloaded', () => {
+    expect(readNodes({ offloadNodeStatusVersion: { toString: 1 } })).toEqual({ kind: 'offloaded', version: '{"toString":1}' });
+    expect(readNodes({ offloadNodeStatusVersion: 'fnv:123' })).toEqual({ kind: 'offloaded', version: 'fnv:123' });
+  });
+
   it.each([
     ['not base64', { compressedNodes: 'not base64!!' }, /not base64/],
     ['a number', { compressedNodes: 42 }, /not a string/],

@@ -14,7 +14,7 @@
 // and using it to decide that a daemon ended is the mistake §2 warns about.
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { argo } from '../keys.ts';
-import { at, record, stringMap, text } from '../data.ts';
+import { at, preview, record, stringMap, text } from '../data.ts';
 import type { Parsed } from './template.ts';
 
 export const nodePhases = ['Pending', 'Running', 'Succeeded', 'Skipped', 'Failed', 'Error', 'Omitted'] as const;
@@ -154,7 +154,8 @@ export function decodeCompressedNodes(value: string): { ok: true; codec: Codec; 
 export function readNodes(status: unknown): NodesState {
   const version = at(status, 'offloadNodeStatusVersion');
   if (version !== undefined && version !== null && version !== '') {
-    return { kind: 'offloaded', version: String(version) };
+    // A version is a string (or a number); anything else is quoted, never String()ed (which can throw).
+    return { kind: 'offloaded', version: typeof version === 'string' || typeof version === 'number' ? String(version) : preview(version) };
   }
   const compressed = at(status, 'compressedNodes');
   if (compressed !== undefined && compressed !== null && compressed !== '') {

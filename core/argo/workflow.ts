@@ -1,7 +1,7 @@
 // The templates inside Workflow, WorkflowTemplate, ClusterWorkflowTemplate and CronWorkflow objects:
 // the daemon templates the policy checks at submission, and how many daemons a run starts.
 import { argo } from '../keys.ts';
-import { at, bool, integer, list, record, text } from '../data.ts';
+import { at, bool, integer, list, preview, record, text } from '../data.ts';
 import { hostPathVolumes, templateView, type Parsed, type TemplateView } from './template.ts';
 
 export type WorkflowKind = (typeof argo.kinds)[keyof typeof argo.kinds];
@@ -28,6 +28,9 @@ export interface WorkflowObjectView {
 }
 
 const kindList: readonly string[] = Object.values(argo.kinds);
+
+/** Inline templates nested deeper than this are not read (far beyond any real workflow). */
+export const maxInlineDepth = 64;
 
 export function isWorkflowKind(kind: unknown): kind is WorkflowKind {
   return typeof kind === 'string' && kindList.includes(kind);
@@ -63,7 +66,7 @@ function loopSize(step: unknown): { multiplier: number; dynamic: boolean } {
 
 export function readWorkflowObject(obj: unknown): Parsed<WorkflowObjectView> {
   const kind = at(obj, 'kind');
-  if (!isWorkflowKind(kind)) return { ok: false, reason: `kind ${JSON.stringify(kind)} is not one of ${kindList.join(', ')}` };
+  if (!isWorkflowKind(kind)) return { ok: false, reason: `kind ${preview(kind)} is not one of ${kindList.join(', ')}` };
   const meta = record(at(obj, 'metadata'));
   const name = text(meta?.name) || text(meta?.generateName) || '';
   const spec = specOf(kind, obj);
@@ -91,22 +94,27 @@ export function readWorkflowObject(obj: unknown): Parsed<WorkflowObjectView> {
 
   // Steps, DAG tasks and inline templates; each invocation site runs its template once per loop item.
   const invocations: Invocation[] = [];
-  const visit = (stepLike: unknown, owner: string) => {
+  // Inline templates may hold steps with inline templates of their own; past a sane depth the object
+  // is not read further (and not checked) instead of running the stack out.
+  let tooDeep = false;
+  const visit = (stepLike: unknown, owner: string, depth: number) => {
     const inline = record(at(stepLike, 'inline'));
     let template: TemplateView | undefined;
     if (inline) {
       template = templateView({ name: `${owner}/${text(at(stepLike, 'name')) ?? 'inline'}`, ...inline });
       templates.push(template);
-      walk(inline, template.name);
+      if (depth >= maxInlineDepth) tooDeep = true;
+      else walk(inline, template.name, depth + 1);
     } else if (record(at(stepLike, 'templateRef'))) template = ownRef(at(stepLike, 'templateRef'));
     else template = byName.get(text(at(stepLike, 'template')) ?? '');
     invocations.push({ template, label: text(at(stepLike, 'name')) ?? '', ...loopSize(stepLike) });
   };
-  const walk = (raw: unknown, owner: string) => {
-    for (const group of list(at(raw, 'steps'))) for (const step of list(group)) visit(step, owner);
-    for (const task of list(at(raw, 'dag', 'tasks'))) visit(task, owner);
+  const walk = (raw: unknown, owner: string, depth: number) => {
+    for (const group of list(at(raw, 'steps'))) for (const step of list(group)) visit(step, owner, depth);
+    for (const task of list(at(raw, 'dag', 'tasks'))) visit(task, owner, depth);
   };
-  for (const raw of list(at(spec, 'templates'))) walk(raw, text(at(raw, 'name')) ?? '');
+  for (const raw of list(at(spec, 'templates'))) walk(raw, text(at(raw, 'name')) ?? '', 0);
+  if (tooDeep) return { ok: false, reason: `${kind} ${name || '(unnamed)'} nests inline templates more than ${maxInlineDepth} deep` };
 
   const entrypoint = text(at(spec, 'entrypoint'));
   if (entrypoint && byName.get(entrypoint)?.daemon) invocations.push({ template: byName.get(entrypoint), label: entrypoint, multiplier: 1, dynamic: false });
