@@ -1,5 +1,5 @@
 // Which daemon template, if any, a pod runs: the shared first step of mutation, validation and reaping.
-import { classifyPod, type PodFacts, type TemplateLayout } from '../argo/pod.ts';
+import { classifyPod, type PodClass, type PodFacts, type TemplateLayout } from '../argo/pod.ts';
 import { parseTemplateJson, type TemplateView } from '../argo/template.ts';
 
 export type PodDaemon =
@@ -14,9 +14,9 @@ export type OffloadedTemplate = { ok: true; json: string } | { ok: false; reason
 /**
  * Reads the template from the pod; for an offloaded one the caller passes what it read from the
  * ConfigMap (the core does no I/O). A missing or unreadable template is "unknown", never a guess.
+ * `cls` is classifyPod(pod), for a caller that has it already.
  */
-export function podDaemon(pod: unknown, offloaded?: OffloadedTemplate): PodDaemon {
-  const cls = classifyPod(pod);
+export function podDaemon(pod: unknown, offloaded?: OffloadedTemplate, cls: PodClass = classifyPod(pod)): PodDaemon {
   if (cls.kind === 'not-argo' || cls.kind === 'not-workload') return { kind: 'not-argo', reason: cls.reason };
   const facts = cls.pod;
   const src = facts.template;

@@ -1,10 +1,10 @@
 // AdmissionReview v1 in and out, and the one decision per request that both webhooks make.
 // Whatever the body holds, a request whose uid can be read gets a well-formed AdmissionReview back.
 import { argo } from '../keys.ts';
-import { at, record, text } from '../data.ts';
+import { at, preview, record, text } from '../data.ts';
 import type { Policy } from '../policy/schema.ts';
 import { isWorkflowKind } from '../argo/workflow.ts';
-import { classifyPod } from '../argo/pod.ts';
+import { classifyPod, type PodClass } from '../argo/pod.ts';
 import { podDaemon, type OffloadedTemplate } from './daemon.ts';
 import { mutatePod } from './mutate.ts';
 import { validatePod, validateWorkflowObject } from './validate.ts';
@@ -50,7 +50,7 @@ export function readReview(body: unknown): ReadReview {
   const uid = text(request?.uid);
   if (!request) return { ok: false, uid: undefined, reason: 'body is not an AdmissionReview: no request' };
   if (!uid) return { ok: false, uid: undefined, reason: 'AdmissionReview request has no uid' };
-  if (at(body, 'kind') !== 'AdmissionReview') return { ok: false, uid, reason: `kind is ${JSON.stringify(at(body, 'kind'))}, not AdmissionReview` };
+  if (at(body, 'kind') !== 'AdmissionReview') return { ok: false, uid, reason: `kind is ${preview(at(body, 'kind'))}, not AdmissionReview` };
   const kind = text(at(request, 'kind', 'kind'));
   if (!kind) return { ok: false, uid, reason: 'request has no kind.kind' };
   return {
@@ -70,10 +70,23 @@ export function readReview(body: unknown): ReadReview {
   };
 }
 
+/**
+ * The pod's classification, computed once per request object: offloadedTemplateConfigMap and admit
+ * both need it. Keyed by the request's object (never changed by the core), kept only while it lives.
+ */
+const classified = new WeakMap<object, PodClass>();
+
+function classOf(obj: unknown): PodClass {
+  if (typeof obj !== 'object' || obj === null) return classifyPod(obj);
+  let cls = classified.get(obj);
+  if (!cls) classified.set(obj, (cls = classifyPod(obj)));
+  return cls;
+}
+
 /** The ConfigMap to read before deciding on this request, when the pod's template was offloaded. */
 export function offloadedTemplateConfigMap(req: AdmissionRequestView): string | undefined {
   if (req.kind !== 'Pod' || req.group !== '' || req.subResource) return undefined;
-  const cls = classifyPod(req.object);
+  const cls = classOf(req.object);
   return cls.kind === 'workload' && cls.pod.template.kind === 'offloaded' ? cls.pod.template.configMap : undefined;
 }
 
@@ -111,7 +124,7 @@ export function admit(endpoint: Endpoint, req: AdmissionRequestView, policy: Pol
   if (req.subResource) return finish({ allowed: true }, { ...base, decision: 'skip', reason: `subresource ${req.subResource} is never checked`, findings: [] });
 
   if (req.kind === 'Pod' && req.group === '') {
-    const daemon = podDaemon(req.object, offloaded);
+    const daemon = podDaemon(req.object, offloaded, classOf(req.object));
     if (endpoint === 'mutate') {
       const m = mutatePod(req.object, daemon, policy);
       // A pod the guard labeled already (a reinvocation) is a daemon with nothing left to change.

@@ -47,13 +47,17 @@ interface ContainerEnv {
   env: Map<string, string>;
 }
 
+/** The only env vars any decision reads. */
+const envRead: ReadonlySet<string> = new Set([argo.templateEnv, argo.workflowUidEnv]);
+
 function containersOf(spec: unknown, field: 'initContainers' | 'containers'): ContainerEnv[] {
   return list(at(spec, field)).map((c) => {
     const env = new Map<string, string>();
     for (const e of list(at(c, 'env'))) {
       const name = text(at(e, 'name'));
+      if (name === undefined || !envRead.has(name)) continue;
       const value = text(at(e, 'value'));
-      if (name !== undefined && value !== undefined) env.set(name, value);
+      if (value !== undefined) env.set(name, value);
     }
     return { name: text(at(c, 'name')) ?? '', env };
   });
@@ -61,8 +65,10 @@ function containersOf(spec: unknown, field: 'initContainers' | 'containers'): Co
 
 export function locateTemplate(pod: unknown, podName: string): TemplateSource {
   const spec = at(pod, 'spec');
-  const inits = containersOf(spec, 'initContainers');
-  const mains = containersOf(spec, 'containers');
+  return templateIn(containersOf(spec, 'initContainers'), containersOf(spec, 'containers'), podName);
+}
+
+function templateIn(inits: ContainerEnv[], mains: ContainerEnv[], podName: string): TemplateSource {
   const supervisor = mains.find((c) => c.name === argo.supervisorContainer && c.env.has(argo.templateEnv));
   // v3.5 also puts it in the init container, so a regular container carrying it decides v3.5 before
   // the init containers decide legacy.
@@ -80,11 +86,12 @@ export function locateTemplate(pod: unknown, podName: string): TemplateSource {
   return { kind: 'missing', reason: `no container carries ${argo.templateEnv}` };
 }
 
-function workflowUidFromEnv(pod: unknown): string | undefined {
-  const spec = at(pod, 'spec');
-  for (const c of [...containersOf(spec, 'initContainers'), ...containersOf(spec, 'containers')]) {
-    const uid = c.env.get(argo.workflowUidEnv);
-    if (uid) return uid;
+function workflowUidFromEnv(inits: ContainerEnv[], mains: ContainerEnv[]): string | undefined {
+  for (const list of [inits, mains]) {
+    for (const c of list) {
+      const uid = c.env.get(argo.workflowUidEnv);
+      if (uid) return uid;
+    }
   }
   return undefined;
 }
@@ -105,6 +112,10 @@ export function classifyPod(pod: unknown): PodClass {
   const owners = list(meta.ownerReferences);
   const wfOwner = owners.find((o) => text(at(o, 'kind')) === argo.kinds.workflow && text(at(o, 'apiVersion'))?.startsWith(`${argo.group}/`));
   const name = text(meta.name) ?? '';
+  // Every container's env, read once for both the template and the workflow uid.
+  const spec = at(pod, 'spec');
+  const inits = containersOf(spec, 'initContainers');
+  const mains = containersOf(spec, 'containers');
   return {
     kind: 'workload',
     pod: {
@@ -117,9 +128,9 @@ export function classifyPod(pod: unknown): PodClass {
       nodeId,
       workflowOwner: wfOwner ? { kind: argo.kinds.workflow, name: text(at(wfOwner, 'name')) ?? '', uid: text(at(wfOwner, 'uid')) ?? '' } : undefined,
       hasOwners: owners.length > 0,
-      workflowUidFromEnv: workflowUidFromEnv(pod),
+      workflowUidFromEnv: workflowUidFromEnv(inits, mains),
       component,
-      template: locateTemplate(pod, name),
+      template: templateIn(inits, mains, name),
     },
   };
 }

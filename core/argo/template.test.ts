@@ -121,3 +121,23 @@ describe('templateView', () => {
     expect(hostPathVolumes('x')).toEqual([]);
   });
 });
+
+describe('parseTemplateJson: recently read texts', () => {
+  it('the same text gives the same (frozen) view; another text its own', () => {
+    const text = JSON.stringify({ name: 'cached', daemon: true, container: { image: 'redis', resources: { requests: { cpu: 1 } } } });
+    const a = parseTemplateJson(text);
+    const b = parseTemplateJson(`${text}`);
+    expect(a.ok && b.ok).toBe(true);
+    if (!a.ok || !b.ok) return;
+    expect(b.value).toBe(a.value);
+    expect(Object.isFrozen(a.value) && Object.isFrozen(a.value.containers[0]) && Object.isFrozen(a.value.containers[0]!.requests)).toBe(true);
+    expect(a.value.containers[0]!.requests).toEqual({ cpu: '1' });
+    const c = parseTemplateJson(text.replace('cached', 'other'));
+    expect(c.ok && c.value.name).toBe('other');
+  });
+
+  it('malformed text is never remembered as a view', () => {
+    expect(parseTemplateJson('{"daemon":true').ok).toBe(false);
+    expect(parseTemplateJson('{"daemon":true').ok).toBe(false);
+  });
+});

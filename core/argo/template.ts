@@ -1,6 +1,6 @@
 // An Argo template (from ARGO_TEMPLATE or from a Workflow-like object) reduced to what the policy reads.
 import { argo } from '../keys.ts';
-import { at, bool, integer, list, record, stringMap, text } from '../data.ts';
+import { at, bool, integer, list, record, text, type Json } from '../data.ts';
 
 export type ContainerRole = 'service' | 'sidecar' | 'init';
 
@@ -28,22 +28,28 @@ export interface TemplateView {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export function containerView(raw: unknown, role: ContainerRole, fallbackName: string): ContainerView {
+  const c = record(raw);
+  const resources = record(c?.resources);
   return {
-    name: text(at(raw, 'name')) || fallbackName,
+    name: text(c?.name) || fallbackName,
     role,
-    image: text(at(raw, 'image')),
-    hasReadinessProbe: record(at(raw, 'readinessProbe')) !== undefined,
-    requests: stringMap(quantities(at(raw, 'resources', 'requests'))),
-    limits: stringMap(quantities(at(raw, 'resources', 'limits'))),
-    privileged: bool(at(raw, 'securityContext', 'privileged')),
+    image: text(c?.image),
+    hasReadinessProbe: record(c?.readinessProbe) !== undefined,
+    requests: quantities(resources?.requests),
+    limits: quantities(resources?.limits),
+    privileged: bool(at(c?.securityContext, 'privileged')),
   };
 }
 
 /** Quantities may arrive as numbers (`cpu: 1`); the policy compares presence, so keep them as text. */
 function quantities(value: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(record(value) ?? {})) {
-    if (typeof v === 'string' || typeof v === 'number') out[k] = String(v);
+  const r = record(value);
+  if (!r) return out;
+  for (const k of Object.keys(r)) {
+    const v = r[k];
+    if (typeof v === 'string') out[k] = v;
+    else if (typeof v === 'number') out[k] = String(v);
   }
   return out;
 }
@@ -63,34 +69,73 @@ function deadline(value: unknown): number | undefined {
 
 /** Never throws: anything that is not an object yields a template with no name and no body. */
 export function templateView(raw: unknown): TemplateView {
-  const services: ContainerView[] = [];
+  const t = record(raw);
+  const containers: ContainerView[] = [];
   let body: TemplateView['body'] = 'none';
-  if (record(at(raw, 'container'))) {
+  let service: Json | undefined;
+  if ((service = record(t?.container))) {
     body = 'container';
-    services.push(containerView(at(raw, 'container'), 'service', 'main'));
-  } else if (record(at(raw, 'script'))) {
+    containers.push(containerView(service, 'service', 'main'));
+  } else if ((service = record(t?.script))) {
     body = 'script';
-    services.push(containerView(at(raw, 'script'), 'service', 'main'));
-  } else if (record(at(raw, 'containerSet'))) {
+    containers.push(containerView(service, 'service', 'main'));
+  } else if ((service = record(t?.containerSet))) {
     body = 'containerSet';
-    for (const c of list(at(raw, 'containerSet', 'containers'))) services.push(containerView(c, 'service', 'main'));
+    for (const c of list(service.containers)) containers.push(containerView(c, 'service', 'main'));
   }
+  for (const c of list(t?.sidecars)) containers.push(containerView(c, 'sidecar', 'sidecar'));
+  for (const c of list(t?.initContainers)) containers.push(containerView(c, 'init', 'init'));
   return {
-    name: text(at(raw, 'name')) ?? '',
-    daemon: bool(at(raw, 'daemon')),
+    name: text(t?.name) ?? '',
+    daemon: bool(t?.daemon),
     body,
-    containers: [
-      ...services,
-      ...list(at(raw, 'sidecars')).map((c) => containerView(c, 'sidecar', 'sidecar')),
-      ...list(at(raw, 'initContainers')).map((c) => containerView(c, 'init', 'init')),
-    ],
-    hostPathVolumes: hostPathVolumes(at(raw, 'volumes')),
-    activeDeadlineSeconds: deadline(at(raw, 'activeDeadlineSeconds')),
+    containers,
+    hostPathVolumes: hostPathVolumes(t?.volumes),
+    activeDeadlineSeconds: deadline(t?.activeDeadlineSeconds),
   };
+}
+
+/**
+ * Templates recently read from ARGO_TEMPLATE, by their text. The API server sends each pod to the
+ * mutating webhook and then, env unchanged, to the validating one, and the pods of a loop carry the
+ * same text: reading it again is the costliest part of a pod's admission. Least recently used out;
+ * only templates up to `maxCachedChars` are kept, so the cache holds at most a few MB of text. The views
+ * are frozen: every reader shares them.
+ */
+const recentTemplates = new Map<string, Parsed<TemplateView>>();
+const maxCachedTemplates = 64;
+const maxCachedChars = 64 * 1024;
+
+function frozen(view: TemplateView): TemplateView {
+  for (const c of view.containers) {
+    Object.freeze(c.requests);
+    Object.freeze(c.limits);
+    Object.freeze(c);
+  }
+  Object.freeze(view.containers);
+  Object.freeze(view.hostPathVolumes);
+  return Object.freeze(view);
 }
 
 /** ARGO_TEMPLATE text → template; malformed JSON is a reason, not an exception. */
 export function parseTemplateJson(json: string): Parsed<TemplateView> {
+  const hit = recentTemplates.get(json);
+  if (hit) {
+    recentTemplates.delete(json);
+    recentTemplates.set(json, hit);
+    return hit;
+  }
+  const parsed = parseTemplateText(json);
+  if (parsed.ok && json.length <= maxCachedChars) {
+    const entry: Parsed<TemplateView> = Object.freeze({ ok: true, value: frozen(parsed.value) });
+    recentTemplates.set(json, entry);
+    if (recentTemplates.size > maxCachedTemplates) recentTemplates.delete(recentTemplates.keys().next().value!);
+    return entry;
+  }
+  return parsed;
+}
+
+function parseTemplateText(json: string): Parsed<TemplateView> {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
