@@ -46,6 +46,8 @@ export async function listen(app: RequestListener, tls: ServingTls, opts: { port
   // After listening, an error (say, running out of file descriptors on accept) is logged, not fatal.
   server.on('error', (err) => opts.logger.error({ err }, 'server error'));
 
+  /** How long idle keep-alive connections stay open once shutdown begins (see close()). */
+  const idleGraceMs = 2_000;
   let closed: Promise<{ forced: boolean }> | undefined;
   let forced = false;
   const cut = () => {
@@ -65,14 +67,29 @@ export async function listen(app: RequestListener, tls: ServingTls, opts: { port
         closing = true;
         // Answers not yet started say "Connection: close", so their sockets end with them.
         for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        // Idle keep-alive connections are not cut at once: the API server may be sending a request on
+        // one at this very moment, and a POST cut that way is not retried — with failurePolicy Ignore
+        // the pod is admitted unlabeled (test/hardening shows it under load). For a grace period they
+        // stay open: a request arriving on one is answered with "Connection: close" and the connection
+        // ends cleanly after it; those still idle afterwards are closed (a client reuses its most
+        // recently used connection first, so these are the least likely to be picked).
+        // server.close() itself closes idle connections (Node ≥ 19), so that is held off until then.
+        const closeIdle = server.closeIdleConnections.bind(server);
+        server.closeIdleConnections = () => {};
+        let sweep: NodeJS.Timeout | undefined;
+        const idle = setTimeout(() => {
+          server.closeIdleConnections = closeIdle;
+          closeIdle();
+          sweep = setInterval(closeIdle, 50);
+        }, Math.min(idleGraceMs, deadlineMs / 2));
         const deadline = setTimeout(cut, deadlineMs);
         server.close(() => {
+          clearTimeout(idle);
           clearInterval(sweep);
           clearTimeout(deadline);
+          server.closeIdleConnections = closeIdle;
           resolve({ forced });
         });
-        server.closeIdleConnections();
       });
       return closed;
     },
