@@ -10,6 +10,7 @@ import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/
 import { apiErrorMessage, inClusterNamespace, loadKubeConfig } from '../runtime/kube.ts';
 import { WatchedFiles } from '../runtime/watched-file.ts';
 import { apiReaperCluster } from './cluster.ts';
+import { reuseConnections } from './keepalive.ts';
 import { ReaperController } from './controller.ts';
 import { LeaderElector, apiLeaseStore, defaultElection } from './leader.ts';
 import { createReaperMetrics, type ReaperMetrics } from './metrics.ts';
@@ -129,6 +130,8 @@ export const reaperCommand: Command = {
       return 2;
     }
     const kc = access.kc;
+    // One keep-alive connection pool for every call instead of a TLS handshake per call (keepalive.ts).
+    reuseConnections(kc);
     let controller: ReaperController | undefined;
     const breaker = { current: new CircuitBreaker(1, 1) };
     let config: ConfigSource;
