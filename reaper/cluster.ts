@@ -1,9 +1,10 @@
 // Every call the reaper makes to the API server beyond its list/watch caches, behind one interface so
 // the reap procedure can be unit-tested with a stand-in and proven against the real API server.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { argo, guard } from '../core/keys.ts';
 import { apiStatus } from '../runtime/kube.ts';
+import { httpStatus, kubeCall } from './informer.ts';
 
 export interface EventTarget {
   apiVersion: string;
@@ -26,25 +27,19 @@ export interface ReaperCluster {
 
 export function apiReaperCluster(kc: KubeConfig, reportingInstance: string): ReaperCluster {
   const core = kc.makeApiClient(CoreV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const orUndefined = async <T>(call: Promise<T>): Promise<T | undefined> => {
-    try {
-      return await call;
-    } catch (err) {
-      if (apiStatus(err) === 404) return undefined;
-      throw err;
-    }
-  };
+  const seg = encodeURIComponent;
+  // Reads and deletes on the hot path of a reap go out as plain requests and come back as the API
+  // server's JSON, as the watch gives it: no typed model to build and throw away (timestamps stay
+  // RFC 3339 text, which is what readPod reads).
   return {
-    getPod: (namespace, name) => orUndefined(core.readNamespacedPod({ namespace, name })),
-    getWorkflow: (namespace, name) =>
-      orUndefined(custom.getNamespacedCustomObject({ group: argo.group, version: argo.version, namespace, plural: argo.resources.workflows, name })),
+    getPod: (namespace, name) => kubeCall(kc, 'GET', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`),
+    getWorkflow: (namespace, name) => kubeCall(kc, 'GET', `/apis/${argo.group}/${argo.version}/namespaces/${seg(namespace)}/${argo.resources.workflows}/${seg(name)}`),
     async deletePod(namespace, name, uid, gracePeriodSeconds) {
       try {
-        await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds, body: { preconditions: { uid }, gracePeriodSeconds } });
-        return 'accepted';
+        const found = await kubeCall(kc, 'DELETE', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds, preconditions: { uid } });
+        return found === undefined ? 'gone' : 'accepted';
       } catch (err) {
-        const status = apiStatus(err);
+        const status = httpStatus(err) ?? apiStatus(err);
         if (status === 404) return 'gone';
         if (status === 409) return 'uid-changed';
         throw err;

@@ -184,3 +184,33 @@ describe('reaping a leftover daemon', () => {
     expect(audit(lines)[0]).toMatchObject({ outcome: 'error', err: 'HTTP 500: etcd unavailable' });
   });
 });
+
+describe('verification hooks (the controller frees the worker and waits on its watch)', () => {
+  it('says when the delete is accepted, and reads the pod only once the watch says it is gone', async () => {
+    const s = standIn({ podGoes: 'never' });
+    const { deps, verdict } = setup({ cluster: s.cluster });
+    const order: string[] = [];
+    const getPod = s.cluster.getPod.bind(s.cluster);
+    s.cluster.getPod = async (ns, name) => (order.push('get'), getPod(ns, name));
+    let release: () => void = () => {};
+    const reap = reapLeftover(verdict, new Date(), {
+      ...deps,
+      onDeleteAccepted: () => order.push('accepted'),
+      awaitGone: (_pod, deadline) => (order.push(`await until ${deadline - deps.now()} ms`), new Promise<void>((r) => (release = r))),
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    // One fresh read before the delete, then nothing until the watch answers.
+    expect(order).toEqual(['get', 'accepted', 'await until 7000 ms']);
+    s.replacePod(undefined);
+    release();
+    expect((await reap).outcome).toBe('deleted');
+    expect(order).toEqual(['get', 'accepted', 'await until 7000 ms', 'get']);
+  });
+
+  it('a watch that never says gone: the reads resume at the deadline and the pod is reported stuck, as without the hook', async () => {
+    const s = standIn({ podGoes: 'never' });
+    const { deps, verdict } = setup({ cluster: s.cluster });
+    const r = await reapLeftover(verdict, new Date(), { ...deps, awaitGone: async () => {} });
+    expect(r.outcome).toBe('stuck');
+  });
+});

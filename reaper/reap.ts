@@ -38,6 +38,19 @@ export interface ReapDeps {
   onBreakerTripped: (detail: string) => void;
   /** How often to look whether a deleted pod is gone. */
   verifyIntervalMs?: number;
+  /** Called once the API server accepted the delete: verification follows (the caller may free its worker). */
+  onDeleteAccepted?: () => void;
+  /**
+   * Resolves when the caller's watch says the pod is gone, or at `deadline` (ms) at the latest; the
+   * verification reads the pod only then, instead of polling it from the start. Resolving true means
+   * the watch saw this pod (by uid) deleted: that is the proof, no read follows.
+   */
+  awaitGone?: (pod: PodState, deadline: number) => Promise<boolean | void>;
+  /**
+   * The Workflow the cached pod names: its fresh read then goes out beside the pod's instead of after it
+   * (read again if the fresh pod names another).
+   */
+  workflowName?: string;
 }
 
 export interface ReapResult {
@@ -57,6 +70,7 @@ function workflowTarget(v: Verdict): EventTarget | undefined {
 
 /** Gone means: no pod by that name, or one with another uid (a new pod reusing the name). */
 async function waitGone(deps: ReapDeps, pod: PodState, deadline: number): Promise<boolean> {
+  if (deps.awaitGone && (await deps.awaitGone(pod, deadline)) === true) return true;
   for (;;) {
     const raw = (await deps.cluster.getPod(pod.namespace, pod.name)) as { metadata?: { uid?: string } } | undefined;
     if (!raw || raw.metadata?.uid !== pod.uid) return true;
@@ -105,14 +119,26 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
   };
 
   try {
-    // Fresh reads: act on what the API server says now, not on what the cache said.
+    // No slot free, and this would be a real delete: wait for one before reading anything, so pods held
+    // back by the rate limit cost the API server nothing until their turn (the slot is taken below).
+    if (!(deps.dryRunFlag || config.dryRun || isDryRun(config, cached.namespace) || deps.breaker.tripped)) {
+      const free = deps.rate.peek?.(deps.now());
+      if (free && !free.ok) return { outcome: 'rate-limited', retryAt: free.retryAt, verdict };
+    }
+    // Fresh reads: act on what the API server says now, not on what the cache said. Both go out at once
+    // when the cache names the Workflow; the Workflow is read (again) after the pod if the pod names
+    // another one.
+    const hinted = deps.workflowName;
+    const early = hinted ? deps.cluster.getWorkflow(cached.namespace, hinted) : undefined;
+    // A failure of the early read surfaces where it is awaited, or not at all if it is not used.
+    early?.catch(() => {});
     const rawPod = await deps.cluster.getPod(cached.namespace, cached.pod);
     if (!rawPod) {
       audit('gone', 'none');
       return { outcome: 'gone', verdict };
     }
     pod = readPod(rawPod);
-    const rawWorkflow = pod.workflowName ? await deps.cluster.getWorkflow(pod.namespace, pod.workflowName) : undefined;
+    const rawWorkflow = !pod.workflowName ? undefined : early && pod.workflowName === hinted ? await early : await deps.cluster.getWorkflow(pod.namespace, pod.workflowName);
     const wf = rawWorkflow ? readWorkflow(rawWorkflow) : undefined;
     verdict = decide({ pod, workflow: wf?.ok ? wf.value : undefined, now: new Date(deps.now()), firstSeen, config, queuedUid: cached.uid });
     if (verdict.decision !== 'reap') {
@@ -143,6 +169,7 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       audit(result, 'delete');
       return { outcome: result, verdict };
     }
+    deps.onDeleteAccepted?.();
     // Stuck means still present past its grace plus the margin (the config's graceMargin).
     const lingerSeconds = grace + config.graceMarginSeconds;
     if (await waitGone(deps, pod, deps.now() + lingerSeconds * 1000)) {

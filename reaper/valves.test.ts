@@ -12,6 +12,16 @@ describe('deletion rate limit', () => {
     expect(limit.take(t0 + 60_000).ok).toBe(true);
     expect(limit.take(t0 + 60_001)).toEqual({ ok: false, retryAt: t0 + 70_000 });
   });
+
+  it('peek says what take would, without taking a slot', () => {
+    const limit = new RateLimit(1);
+    const t0 = 2_000_000;
+    expect(limit.peek(t0)).toEqual({ ok: true });
+    expect(limit.peek(t0)).toEqual({ ok: true });
+    expect(limit.take(t0).ok).toBe(true);
+    expect(limit.peek(t0 + 1)).toEqual({ ok: false, retryAt: t0 + 60_000 });
+    expect(limit.peek(t0 + 60_000)).toEqual({ ok: true });
+  });
 });
 
 describe('circuit breaker', () => {

@@ -15,6 +15,12 @@ export class RateLimit {
     while (this.stamps.length && this.stamps[0]! <= now - 60_000) this.stamps.shift();
   }
 
+  /** Whether a slot is free now, without taking it; otherwise when the next one frees up. */
+  peek(now: number): { ok: true } | { ok: false; retryAt: number } {
+    this.prune(now);
+    return this.stamps.length < this.perMinute ? { ok: true } : { ok: false, retryAt: this.stamps[0]! + 60_000 };
+  }
+
   /** Takes a slot if one is free; otherwise says when the next one frees up. */
   take(now: number): { ok: true } | { ok: false; retryAt: number } {
     this.prune(now);
