@@ -1,0 +1,232 @@
+// Pod creates through the real API server of the test cluster, at 10 and 50 concurrent creates, in
+// three arms alternated within each round:
+//   none                 no pod webhook registered;
+//   do-nothing pair      the guard's own two pod webhooks (core/webhooks.ts: same rules, selectors,
+//                        matchConditions, timeouts) pointed at bench/floor-server.ts in "echo" mode, a
+//                        bare TLS server that allows everything: the floor any pod webhook pair pays;
+//   argo-daemon-guard    the guard's webhook process with the default policy.
+// The pods are daemon pods as Argo creates them (legacy, v3.5 and init-less layouts in turn) owned by a
+// real Workflow, written so that every rule the default policy reports fires (no readinessProbe, no
+// requests, privileged, hostNetwork, hostPath, activeDeadlineSeconds over maxLifetime). They name a
+// scheduler that does not exist, so they stay Pending: what is measured is the create, not what a
+// scheduler and kwok do afterwards. Load comes from the separate load-generator process, as the admin,
+// over keep-alive HTTPS. After each arm its pods are counted by label (in the guard's arm every one must
+// carry the guard's label: failurePolicy Ignore would hide a failed call) and deleted.
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { registerWebhooks } from '../test/cluster/webhooks.ts';
+import { freePort } from '../test/cluster/ports.ts';
+import { fetchText } from '../test/cluster/kubeconfig.ts';
+import { start, stop, waitFor } from '../test/cluster/processes.ts';
+import { repoRoot, type ClusterState } from '../test/cluster/state.ts';
+import { guard } from '../core/keys.ts';
+import { api, deleteNamespace, ensureNamespace, keepAliveClient } from './lib/cluster.ts';
+import { errorCount, runLoad, type LoadResult } from './lib/load.ts';
+import { log, sleep, table } from './lib/report.ts';
+import { concat, median, round, summarize, type Summary } from './lib/stats.ts';
+import { benchWorkflow, daemonPod, everyRuleTemplate } from './payloads.ts';
+import type { Layout } from '../test/fixtures/pods.ts';
+
+export const arms = ['none', 'do-nothing pair', 'argo-daemon-guard'] as const;
+export type Arm = (typeof arms)[number];
+
+export interface ApiserverOptions {
+  /** Creates per arm, per concurrency, per round. */
+  creates?: number;
+  rounds?: number;
+  concurrencies?: number[];
+}
+
+export interface ArmSummary extends Summary {
+  /** Median over rounds of creates per second. */
+  throughput: number;
+  throughputRounds: number[];
+  /** p99 of each round: arms compared round by round are less exposed to load that comes and goes. */
+  p99Rounds: number[];
+  errors: number;
+  /** Pods of the arm carrying the guard's daemon label, and pods created. */
+  labeled: number;
+  created: number;
+}
+
+export interface ApiserverResults {
+  baselineP99Ms: number;
+  floorWebhookP99Ms: number;
+  webhookP99Ms: number;
+  /** guard p99 / do-nothing pair p99 at 50 concurrent, all rounds pooled (target ≤ 1.1). */
+  ratioAt50: number;
+  /** The same ratio round by round (each round's arms ran back to back), and its median. */
+  ratioAt50Rounds: number[];
+  ratioAt50Median: number;
+  creates: number;
+  rounds: number;
+  byConcurrency: Record<string, Record<Arm, ArmSummary>>;
+  samples: Record<string, Record<Arm, Float64Array>>;
+}
+
+const namespace = 'bench-pods';
+const noScheduler = 'bench-no-scheduler';
+const webhookConfigs = ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'];
+
+async function unregister(s: ClusterState): Promise<void> {
+  for (const kind of webhookConfigs) await api(s, `/apis/admissionregistration.k8s.io/v1/${kind}/argo-daemon-guard`, { method: 'DELETE', ok: [200, 404] });
+}
+
+async function floorCount(port: number, ca: string): Promise<number> {
+  const r = await fetchText(`https://127.0.0.1:${port}/count`, { tls: { ca } });
+  return (JSON.parse(r.body) as { count: number }).count;
+}
+
+export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {}): Promise<ApiserverResults> {
+  const creates = o.creates ?? 1000;
+  const rounds = o.rounds ?? 3;
+  const concurrencies = o.concurrencies ?? [10, 50];
+  await ensureNamespace(s, namespace);
+  const wf = await api<{ metadata: { uid: string; name: string } }>(s, `/apis/argoproj.io/v1alpha1/namespaces/${namespace}/workflows`, {
+    method: 'POST',
+    body: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Workflow', metadata: { generateName: 'bench-owner-', namespace, labels: { 'workflows.argoproj.io/controller-instanceid': 'argo-daemon-guard-bench' } }, spec: { entrypoint: 'main', templates: [{ name: 'main', container: { image: 'alpine' } }] } },
+  });
+  const owner = { name: wf.metadata.name, namespace, uid: wf.metadata.uid };
+  const bodies = (['legacy', 'v3.5', 'init-less'] as Layout[]).map((layout, i) => {
+    const pod = daemonPod({ layout, template: everyRuleTemplate, workflow: owner, step: i, hostNetwork: true, generateName: true, instanceId: 'argo-daemon-guard-bench' });
+    pod.spec.schedulerName = noScheduler;
+    return JSON.stringify(pod);
+  });
+
+  const floorPort = await freePort();
+  const floorDir = s.stateDir;
+  const floor = start(floorDir, { name: 'bench-floor-pair', command: process.execPath, args: [join(repoRoot, 'bench', 'floor-server.ts'), String(floorPort), s.webhook.certFile, s.webhook.keyFile, 'echo'], cwd: repoRoot });
+  await waitFor({ what: 'the do-nothing webhook pair', timeoutMs: 30_000 }, async () => (await floorCount(floorPort, s.webhook.caFile).then(() => true)) || undefined, floor);
+  const floorUrl = `https://127.0.0.1:${floorPort}`;
+
+  /** A dry-run create: labeled or not, and whether the do-nothing pair was called. */
+  const probe = async (): Promise<{ labeled: boolean; floorCalls: number }> => {
+    const before = await floorCount(floorPort, s.webhook.caFile);
+    const created = await api<{ metadata: { labels?: Record<string, string> } }>(s, `/api/v1/namespaces/${namespace}/pods?dryRun=All`, { method: 'POST', body: JSON.parse(bodies[0]!) });
+    return { labeled: created.metadata.labels?.[guard.daemonLabel] === 'true', floorCalls: (await floorCount(floorPort, s.webhook.caFile)) - before };
+  };
+  const switchTo = async (arm: Arm) => {
+    if (arm === 'none') await unregister(s);
+    else await registerWebhooks(s.kubeconfig, { url: arm === 'argo-daemon-guard' ? s.webhook.url : floorUrl, caFile: s.webhook.caFile });
+    // The API server picks up a changed configuration within about a second; three probes in a row
+    // showing the arm's behaviour make sure the measurement runs against it.
+    let good = 0;
+    for (let i = 0; i < 120 && good < 3; i++) {
+      const p = await probe();
+      const ok = arm === 'none' ? !p.labeled && p.floorCalls === 0 : arm === 'do-nothing pair' ? !p.labeled && p.floorCalls >= 2 : p.labeled && p.floorCalls === 0;
+      good = ok ? good + 1 : 0;
+      if (!ok) await sleep(250);
+    }
+    if (good < 3) throw new Error(`the API server did not switch to arm "${arm}"`);
+  };
+  // Counting and deleting thousands of pods takes longer than the harness's one-shot client waits.
+  const client = keepAliveClient(s, 4);
+  const countPods = async (labelSelector?: string): Promise<number> => {
+    let n = 0;
+    let cont = '';
+    do {
+      const q = new URLSearchParams({ limit: '500', ...(labelSelector ? { labelSelector } : {}), ...(cont ? { continue: cont } : {}) });
+      const list = (await client.request<{ items: unknown[]; metadata: { continue?: string } }>('GET', `/api/v1/namespaces/${namespace}/pods?${q}`)).body;
+      n += list.items.length;
+      cont = list.metadata.continue ?? '';
+    } while (cont);
+    return n;
+  };
+  const deleteAll = async () => {
+    await client.request('DELETE', `/api/v1/namespaces/${namespace}/pods`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+    for (let i = 0; i < 240 && (await countPods()) > 0; i++) await sleep(500);
+  };
+
+  const tls = { ca: readFileSync(s.pki.ca.cert, 'utf8'), cert: readFileSync(s.pki.clients.admin.cert, 'utf8'), key: readFileSync(s.pki.clients.admin.key, 'utf8') };
+  const results: Record<string, Record<Arm, LoadResult[]>> = {};
+  const labeled: Record<string, Record<Arm, number>> = {};
+  const created: Record<string, Record<Arm, number>> = {};
+  try {
+    await deleteAll();
+    for (let round = 1; round <= rounds; round++) {
+      const order = arms.map((_, i) => arms[(i + round - 1) % arms.length]!);
+      for (const c of concurrencies) {
+        results[c] ??= { none: [], 'do-nothing pair': [], 'argo-daemon-guard': [] };
+        labeled[c] ??= { none: 0, 'do-nothing pair': 0, 'argo-daemon-guard': 0 };
+        created[c] ??= { none: 0, 'do-nothing pair': 0, 'argo-daemon-guard': 0 };
+        for (const arm of order) {
+          await switchTo(arm);
+          const r = await runLoad({
+            origin: s.server,
+            tls,
+            requests: bodies.map((body) => ({ method: 'POST' as const, path: `/api/v1/namespaces/${namespace}/pods`, body })),
+            connections: c,
+            mode: { kind: 'closed', concurrency: c, count: creates },
+            warmupMs: 1000,
+            expectStatus: [201],
+          });
+          results[c]![arm].push(r);
+          const all = await countPods();
+          const withLabel = await countPods(`${guard.daemonLabel}=true`);
+          labeled[c]![arm] += withLabel;
+          created[c]![arm] += all;
+          const sum = summarize(r.latenciesMs);
+          log(`round ${round}, ${c} concurrent, ${arm}: ${r.rps.toFixed(0)} creates/s, p50 ${sum.p50Ms} ms, p99 ${sum.p99Ms} ms, errors ${errorCount(r)}, labeled ${withLabel}/${all}`);
+          if (arm === 'argo-daemon-guard' && withLabel !== all) throw new Error(`guard arm: only ${withLabel} of ${all} daemon pods carry the guard's label`);
+          if (arm !== 'argo-daemon-guard' && withLabel !== 0) throw new Error(`${arm} arm: ${withLabel} pods carry the guard's label`);
+          await deleteAll();
+        }
+      }
+    }
+  } finally {
+    await stop(floorDir, 'bench-floor-pair');
+    await client.close();
+    await registerWebhooks(s.kubeconfig, { url: s.webhook.url, caFile: s.webhook.caFile }).catch(() => {});
+    await deleteNamespace(s, namespace).catch(() => {});
+  }
+
+  const byConcurrency: ApiserverResults['byConcurrency'] = {};
+  const samples: ApiserverResults['samples'] = {};
+  for (const c of concurrencies) {
+    byConcurrency[c] = {} as Record<Arm, ArmSummary>;
+    samples[c] = {} as Record<Arm, Float64Array>;
+    for (const arm of arms) {
+      const rs = results[c]![arm];
+      const all = concat(rs.map((r) => r.latenciesMs));
+      samples[c]![arm] = all;
+      byConcurrency[c]![arm] = {
+        ...summarize(all),
+        throughput: round(median(rs.map((r) => r.rps)), 1),
+        throughputRounds: rs.map((r) => round(r.rps, 1)),
+        p99Rounds: rs.map((r) => summarize(r.latenciesMs).p99Ms),
+        errors: rs.reduce((a, r) => a + errorCount(r), 0),
+        labeled: labeled[c]![arm],
+        created: created[c]![arm],
+      };
+    }
+  }
+  const at50 = byConcurrency[String(Math.max(...concurrencies))]!;
+  return {
+    baselineP99Ms: at50.none.p99Ms,
+    floorWebhookP99Ms: at50['do-nothing pair'].p99Ms,
+    webhookP99Ms: at50['argo-daemon-guard'].p99Ms,
+    ratioAt50: round(at50['argo-daemon-guard'].p99Ms / at50['do-nothing pair'].p99Ms, 3),
+    ratioAt50Rounds: at50['argo-daemon-guard'].p99Rounds.map((g, i) => round(g / at50['do-nothing pair'].p99Rounds[i]!, 3)),
+    ratioAt50Median: round(median(at50['argo-daemon-guard'].p99Rounds.map((g, i) => g / at50['do-nothing pair'].p99Rounds[i]!)), 3),
+    creates,
+    rounds,
+    byConcurrency,
+    samples,
+  };
+}
+
+export function apiserverTables(r: ApiserverResults): string {
+  let out = '';
+  for (const [c, armsOf] of Object.entries(r.byConcurrency)) {
+    const none = armsOf.none;
+    out += table(
+      `Pod create through the API server, ${c} concurrent (${r.creates} creates per arm per round, ${r.rounds} rounds, arms alternated; ms)`,
+      ['arm', 'p50', 'p99', 'p999', 'p99 by round', 'creates/s (median)', 'creates/s by round', 'vs none: p50', 'p99', 'creates/s', 'errors', 'labeled'],
+      arms.map((a) => {
+        const x = armsOf[a];
+        return [a, x.p50Ms, x.p99Ms, x.p999Ms, x.p99Rounds.map((v) => Math.round(v)).join(' / '), x.throughput, x.throughputRounds.join(' / '), `×${(x.p50Ms / none.p50Ms).toFixed(2)}`, `×${(x.p99Ms / none.p99Ms).toFixed(2)}`, `${(((x.throughput - none.throughput) / none.throughput) * 100).toFixed(0)} %`, x.errors, `${x.labeled}/${x.created}`];
+      }),
+    );
+  }
+  return out + `guard p99 / do-nothing pair p99 at 50 concurrent: ${r.ratioAt50} pooled; by round ${r.ratioAt50Rounds.join(' / ')}, median ${r.ratioAt50Median} (target ≤ 1.1)\n`;
+}
