@@ -17,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'cluster',
           // test/e2e: Argo's real controller on the same cluster (started by those files, not here).
-          include: ['test/integration/**/*.test.ts', 'test/chart/**/*.cluster.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/chart/**/*.cluster.test.ts', 'test/e2e/**/*.test.ts', 'test/hardening/**/*.test.ts'],
           // The e2e files need Argo's workflow-controller built (once, cached) before the cluster starts.
           globalSetup: ['test/e2e/global-setup.ts', 'test/integration/global-setup.ts'],
           // One cluster serves every file; files run one after another so they never race on it.
