@@ -20,7 +20,15 @@ export interface FuzzResults {
   unhandledRejections: number;
   errorLogLines: number;
   errorMessages: string[];
-  rssMB: { before: number; after: number };
+  /** RSS before the first request, after the first 10,000 (the heap grown to its working size), and at the end. */
+  rssMB: { before: number; afterWarmup: number; after: number };
+  /** RSS every 10,000 requests: flat after the warm-up, or a leak. */
+  rssEvery10k: number[];
+}
+
+/** Whether the run kept every promise: the contract on every answer, the process up, nothing logged as an error. */
+export function fuzzPassed(r: FuzzResults): boolean {
+  return r.failures === 0 && r.wellFormed === r.requests && r.alive && r.unhandledRejections === 0 && r.errorLogLines === 0;
 }
 
 export async function runFuzzBench(o: { requests?: number; seed?: number } = {}): Promise<FuzzResults> {
@@ -31,7 +39,18 @@ export async function runFuzzBench(o: { requests?: number; seed?: number } = {})
   const webhook = await guardWebhook(dir, certs);
   try {
     const before = rssMB(webhook.proc.pid);
-    const run = await runFuzz({ port: webhook.port, ca: certs.caPem, count: requests, seed, concurrency: 16, onProgress: (n) => log(`fuzz: ${n}/${requests}`) });
+    const series: number[] = [];
+    const run = await runFuzz({
+      port: webhook.port,
+      ca: certs.caPem,
+      count: requests,
+      seed,
+      concurrency: 16,
+      onProgress: (n) => {
+        series.push(rssMB(webhook.proc.pid));
+        log(`fuzz: ${n}/${requests}, webhook RSS ${series.at(-1)} MB`);
+      },
+    });
     const alive = isRunning(webhook.proc);
     const after = alive ? rssMB(webhook.proc.pid) : NaN;
     const logLines = readFileSync(webhook.logFile, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level?: string; msg?: string });
@@ -47,7 +66,8 @@ export async function runFuzzBench(o: { requests?: number; seed?: number } = {})
       unhandledRejections: logLines.filter((l) => l.msg === 'unhandled promise rejection').length,
       errorLogLines: logLines.filter((l) => l.level === 'error' || l.level === 'fatal').length,
       errorMessages: [...new Set(logLines.filter((l) => l.level === 'error' || l.level === 'fatal').map((l) => `${l.msg}: ${JSON.stringify((l as { err?: unknown }).err ?? '').slice(0, 300)}`))].slice(0, 5),
-      rssMB: { before, after },
+      rssMB: { before, afterWarmup: series[0] ?? NaN, after },
+      rssEvery10k: series,
     };
   } finally {
     await webhook.stop();
@@ -63,7 +83,9 @@ export function fuzzTables(r: FuzzResults): string {
       ['HTTP statuses', Object.entries(r.statuses).map(([k, v]) => `${k}: ${v}`).join(', ')],
       ['process alive at the end', r.alive ? 'yes' : 'NO'],
       ['unhandled rejections / error log lines', `${r.unhandledRejections} / ${r.errorLogLines}`],
-      ['RSS before → after', `${r.rssMB.before} → ${r.rssMB.after} MB`],
+      ['RSS before → after 10,000 → at the end', `${r.rssMB.before} → ${r.rssMB.afterWarmup} → ${r.rssMB.after} MB`],
+      ['RSS every 10,000', `${r.rssEvery10k.join(', ')} MB`],
+      ['verdict', fuzzPassed(r) ? 'passed' : 'FAILED'],
       ['time', `${r.seconds} s`],
     ]) + (r.errorMessages.length ? `error log lines:\n${r.errorMessages.map((e) => `  ${e}`).join('\n')}\n` : '') + (r.examples.length ? `first breaches:\n${r.examples.map((e) => `  ${e}`).join('\n')}\n` : '')
   );
