@@ -24,19 +24,33 @@ export interface FuzzResults {
   rssMB: { before: number; afterWarmup: number; after: number };
   /** RSS every 10,000 requests: flat after the warm-up, or a leak. */
   rssEvery10k: number[];
+  /**
+   * The same run against a webhook whose V8 old space is capped: a leak would end in an out-of-memory
+   * crash or a contract breach; growth that is only the heap sizing itself up stays under the cap.
+   */
+  capped: { maxOldSpaceMB: number; wellFormed: number; alive: boolean; rssEvery10k: number[] };
 }
+
+const cappedOldSpaceMB = 48;
 
 /** Whether the run kept every promise: the contract on every answer, the process up, nothing logged as an error. */
 export function fuzzPassed(r: FuzzResults): boolean {
-  return r.failures === 0 && r.wellFormed === r.requests && r.alive && r.unhandledRejections === 0 && r.errorLogLines === 0;
+  return r.failures === 0 && r.wellFormed === r.requests && r.alive && r.unhandledRejections === 0 && r.errorLogLines === 0 && r.capped.alive && r.capped.wellFormed === r.requests;
 }
 
 export async function runFuzzBench(o: { requests?: number; seed?: number } = {}): Promise<FuzzResults> {
   const requests = o.requests ?? 100_000;
   const seed = o.seed ?? 20261123;
+  const full = await fuzzOnce(requests, seed);
+  log(`fuzz: again, with the webhook's old space capped at ${cappedOldSpaceMB} MB`);
+  const capped = await fuzzOnce(requests, seed, cappedOldSpaceMB);
+  return { ...full, capped: { maxOldSpaceMB: cappedOldSpaceMB, wellFormed: capped.wellFormed, alive: capped.alive, rssEvery10k: capped.rssEvery10k } };
+}
+
+async function fuzzOnce(requests: number, seed: number, maxOldSpaceMB?: number): Promise<Omit<FuzzResults, 'capped'>> {
   const dir = benchStateDir('fuzz');
   const certs = await writeCerts(dir);
-  const webhook = await guardWebhook(dir, certs);
+  const webhook = await guardWebhook(dir, certs, maxOldSpaceMB ? { maxOldSpaceMB } : {});
   try {
     const before = rssMB(webhook.proc.pid);
     const series: number[] = [];
@@ -85,6 +99,7 @@ export function fuzzTables(r: FuzzResults): string {
       ['unhandled rejections / error log lines', `${r.unhandledRejections} / ${r.errorLogLines}`],
       ['RSS before → after 10,000 → at the end', `${r.rssMB.before} → ${r.rssMB.afterWarmup} → ${r.rssMB.after} MB`],
       ['RSS every 10,000', `${r.rssEvery10k.join(', ')} MB`],
+      [`the same, old space capped at ${r.capped.maxOldSpaceMB} MB`, `${r.capped.wellFormed}/${r.requests} kept the contract, ${r.capped.alive ? 'alive' : 'DEAD'} at the end; RSS every 10,000: ${r.capped.rssEvery10k.join(', ')} MB`],
       ['verdict', fuzzPassed(r) ? 'passed' : 'FAILED'],
       ['time', `${r.seconds} s`],
     ]) + (r.errorMessages.length ? `error log lines:\n${r.errorMessages.map((e) => `  ${e}`).join('\n')}\n` : '') + (r.examples.length ? `first breaches:\n${r.examples.map((e) => `  ${e}`).join('\n')}\n` : '')

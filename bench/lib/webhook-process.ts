@@ -50,8 +50,9 @@ export async function launch(dir: string, name: string, args: string[], certs: C
  * The guard's webhook from this checkout, or from another one ($BENCH_GUARD_ROOT: a copy of an earlier
  * commit with node_modules linked in), for before/after comparisons with the same load.
  */
-export function guardWebhook(dir: string, certs: Certs, o: { cpuProfDir?: string } = {}): Promise<Launched> {
-  const env = o.cpuProfDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.cpuProfDir}` } : process.env;
+export function guardWebhook(dir: string, certs: Certs, o: { cpuProfDir?: string; maxOldSpaceMB?: number } = {}): Promise<Launched> {
+  const flags = [...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : []), ...(o.maxOldSpaceMB ? [`--max-old-space-size=${o.maxOldSpaceMB}`] : [])];
+  const env = flags.length ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${flags.join(' ')}` } : process.env;
   const root = process.env.BENCH_GUARD_ROOT ?? repoRoot;
   return launch(dir, 'webhook', [join(root, 'cli', 'main.ts'), 'webhook', '--tls-cert', certs.certFile, '--tls-key', certs.keyFile, '--port', '{port}', '--log-level', 'info'], certs, { env });
 }
