@@ -14,14 +14,15 @@ export interface EventTarget {
   uid: string;
 }
 
-export type DeleteResult = 'accepted' | 'gone' | 'uid-changed';
+/** conflict: the pod is not the one the preconditions name (another uid, or another resourceVersion). */
+export type DeleteResult = 'accepted' | 'gone' | 'conflict';
 
 export interface ReaperCluster {
   /** The raw pod, or undefined when it does not exist. */
   getPod(namespace: string, name: string): Promise<unknown | undefined>;
   getWorkflow(namespace: string, name: string): Promise<unknown | undefined>;
-  /** Deletes only the pod with this uid (a precondition), with this grace period. */
-  deletePod(namespace: string, name: string, uid: string, gracePeriodSeconds: number): Promise<DeleteResult>;
+  /** Deletes only the pod with this uid — and this resourceVersion, when given (preconditions) — with this grace period. */
+  deletePod(namespace: string, name: string, uid: string, gracePeriodSeconds: number, resourceVersion?: string): Promise<DeleteResult>;
   event(target: EventTarget, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
@@ -34,14 +35,15 @@ export function apiReaperCluster(kc: KubeConfig, reportingInstance: string): Rea
   return {
     getPod: (namespace, name) => kubeCall(kc, 'GET', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`),
     getWorkflow: (namespace, name) => kubeCall(kc, 'GET', `/apis/${argo.group}/${argo.version}/namespaces/${seg(namespace)}/${argo.resources.workflows}/${seg(name)}`),
-    async deletePod(namespace, name, uid, gracePeriodSeconds) {
+    async deletePod(namespace, name, uid, gracePeriodSeconds, resourceVersion) {
       try {
-        const found = await kubeCall(kc, 'DELETE', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds, preconditions: { uid } });
+        const preconditions = resourceVersion === undefined ? { uid } : { uid, resourceVersion };
+        const found = await kubeCall(kc, 'DELETE', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds, preconditions });
         return found === undefined ? 'gone' : 'accepted';
       } catch (err) {
         const status = httpStatus(err) ?? apiStatus(err);
         if (status === 404) return 'gone';
-        if (status === 409) return 'uid-changed';
+        if (status === 409) return 'conflict';
         throw err;
       }
     },

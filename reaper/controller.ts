@@ -450,14 +450,14 @@ export class ReaperController {
       cluster: {
         getPod: (ns, name) => cluster.getPod(ns, name),
         getWorkflow: (ns, name) => this.readWorkflowShared(ns, name, since),
-        deletePod: (ns, name, uid, grace) => cluster.deletePod(ns, name, uid, grace),
+        deletePod: (ns, name, uid, grace, resourceVersion) => cluster.deletePod(ns, name, uid, grace, resourceVersion),
         // Events go out after the deletes, in the background: a burst does not wait for its Events.
         event: async (target, type, reason, message) => this.queueEvent(() => cluster.event(target, type, reason, message)),
       },
       log: this.o.log,
       metrics: this.o.metrics,
       config: this.o.config,
-      ...(pod?.uid === verdict.uid && pod.workflowName ? { workflowName: pod.workflowName } : {}),
+      ...(pod?.uid === verdict.uid ? { cachedPod: pod, ...(pod.workflowName ? { workflowName: pod.workflowName } : {}) } : {}),
       onDeleteAccepted: () => {
         this.verifying.add(k);
         release();

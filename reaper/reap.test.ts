@@ -27,23 +27,30 @@ const completed: WorkflowSpec = {
     { name: `${wfName}[0].start-database`, type: 'Pod', phase: 'Succeeded', boundary: wfName, template: 'redis', daemoned: false, finishedAt: '2025-03-01T10:00:10Z' },
   ],
 };
-const rawPod = () => argoPod({ workflow: wfName, workflowUid: wfUid, nodeName: `${wfName}[0].start-database`, template: redisDaemon, phase: 'Running', guardLabels: true, terminationGracePeriodSeconds: 5 });
+const rawPod = (resourceVersion = '100') => {
+  const pod = argoPod({ workflow: wfName, workflowUid: wfUid, nodeName: `${wfName}[0].start-database`, template: redisDaemon, phase: 'Running', guardLabels: true, terminationGracePeriodSeconds: 5 });
+  (pod.metadata as { resourceVersion?: string }).resourceVersion = resourceVersion;
+  return pod;
+};
+type RawMeta = { metadata: { uid: string; resourceVersion?: string } };
 
 /** A stand-in API server: one pod, one Workflow, deletes that may or may not make the pod go. */
 function standIn(o: { podGoes?: 'at-once' | 'never' | 'on-force'; workflow?: unknown } = {}) {
   let pod: unknown = rawPod();
-  const calls: { deletes: { uid: string; grace: number }[]; events: { target: EventTarget; reason: string; type: string }[] } = { deletes: [], events: [] };
+  const calls: { gets: number; deletes: { uid: string; grace: number; resourceVersion?: string }[]; events: { target: EventTarget; reason: string; type: string }[] } = { gets: 0, deletes: [], events: [] };
   const cluster: ReaperCluster = {
     async getPod() {
+      calls.gets++;
       return pod && structuredClone(pod);
     },
     async getWorkflow() {
       return o.workflow === undefined ? workflowObject(completed) : (o.workflow ?? undefined);
     },
-    async deletePod(_ns, _name, uid, grace): Promise<DeleteResult> {
-      calls.deletes.push({ uid, grace });
+    async deletePod(_ns, _name, uid, grace, resourceVersion): Promise<DeleteResult> {
+      calls.deletes.push({ uid, grace, ...(resourceVersion === undefined ? {} : { resourceVersion }) });
       if (!pod) return 'gone';
-      if ((pod as { metadata: { uid: string } }).metadata.uid !== uid) return 'uid-changed';
+      const meta = (pod as RawMeta).metadata;
+      if (meta.uid !== uid || (resourceVersion !== undefined && meta.resourceVersion !== resourceVersion)) return 'conflict';
       const goes = o.podGoes ?? 'at-once';
       if (goes === 'at-once' || (goes === 'on-force' && grace === 0)) pod = undefined;
       return 'accepted';
@@ -182,6 +189,66 @@ describe('reaping a leftover daemon', () => {
     const r = await reapLeftover(verdict, new Date(), deps);
     expect(r.outcome).toBe('error');
     expect(audit(lines)[0]).toMatchObject({ outcome: 'error', err: 'HTTP 500: etcd unavailable' });
+  });
+});
+
+describe('the cached pod instead of a fresh read (the delete is pinned to its resourceVersion)', () => {
+  it('reads only the Workflow, and deletes with the uid and resourceVersion the decision saw', async () => {
+    const s = standIn();
+    const { deps, verdict, lines } = setup({ cluster: s.cluster });
+    const r = await reapLeftover(verdict, new Date(), { ...deps, cachedPod: readPod(rawPod()) });
+    expect(r.outcome).toBe('deleted');
+    // The one read after the delete is the verification (no watch hook here).
+    expect(s.calls.gets).toBe(1);
+    expect(s.calls.deletes).toEqual([{ uid: verdict.uid, grace: 5, resourceVersion: '100' }]);
+    expect(audit(lines)).toEqual([expect.objectContaining({ outcome: 'deleted' })]);
+  });
+
+  it('a pod changed since it was cached is read fresh and decided again before a second delete', async () => {
+    const s = standIn();
+    s.replacePod(rawPod('101'));
+    const { deps, verdict, lines } = setup({ cluster: s.cluster });
+    const r = await reapLeftover(verdict, new Date(), { ...deps, cachedPod: readPod(rawPod('100')) });
+    expect(r.outcome).toBe('deleted');
+    expect(s.calls.deletes).toEqual([
+      { uid: verdict.uid, grace: 5, resourceVersion: '100' },
+      { uid: verdict.uid, grace: 5 },
+    ]);
+    expect(lines.some((l) => l.msg === 'pod changed since it was cached; reading it and deciding again')).toBe(true);
+    expect(audit(lines)).toEqual([expect.objectContaining({ outcome: 'deleted' })]);
+  });
+
+  it('a pod replaced since it was cached (another uid) is left alone after the refused delete', async () => {
+    const s = standIn();
+    const other = rawPod('102');
+    other.metadata.uid = 'a-new-pod';
+    s.replacePod(other);
+    const { deps, verdict } = setup({ cluster: s.cluster });
+    const r = await reapLeftover(verdict, new Date(), { ...deps, cachedPod: readPod(rawPod('100')) });
+    expect(r.outcome).toBe('uid-changed');
+    expect(s.calls.deletes).toEqual([{ uid: verdict.uid, grace: 5, resourceVersion: '100' }]);
+  });
+
+  it('a cached copy of another pod, or one without a resourceVersion, is not used: the pod is read fresh', async () => {
+    for (const cachedPod of [{ ...readPod(rawPod()), uid: 'someone-else' }, { ...readPod(rawPod()), resourceVersion: undefined }]) {
+      const s = standIn();
+      const { deps, verdict } = setup({ cluster: s.cluster });
+      expect((await reapLeftover(verdict, new Date(), { ...deps, cachedPod })).outcome).toBe('deleted');
+      expect(s.calls.deletes).toEqual([{ uid: verdict.uid, grace: 5 }]);
+      expect(s.calls.gets).toBe(2);
+    }
+  });
+
+  it('takes one rate-limit slot, however many attempts the delete needs', async () => {
+    const s = standIn();
+    s.replacePod(rawPod('101'));
+    const rate = new RateLimit(60);
+    const { deps, verdict } = setup({ cluster: s.cluster, rate });
+    await reapLeftover(verdict, new Date(), { ...deps, cachedPod: readPod(rawPod('100')) });
+    expect(s.calls.deletes).toHaveLength(2);
+    let slots = 0;
+    while (rate.take(deps.now()).ok) slots++;
+    expect(slots).toBe(59);
   });
 });
 

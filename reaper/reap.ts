@@ -1,5 +1,6 @@
-// Scope ended → pod reaped: carry out one "reap" verdict. Re-decide on fresh reads first (the caches
-// may lag), pass the safety valves, delete with a uid precondition, verify the pod is gone, and leave
+// Scope ended → pod reaped: carry out one "reap" verdict. Re-decide first on a fresh read of the Workflow
+// (the cache may lag) and on a pod the delete's preconditions pin (uid, and resourceVersion when the
+// cached copy is used), pass the safety valves, delete, verify the pod is gone, and leave
 // the audit trail: one log record, Events on the Workflow and the pod, counters.
 import type { Logger } from 'pino';
 import { argo, guard } from '../core/keys.ts';
@@ -51,6 +52,11 @@ export interface ReapDeps {
    * (read again if the fresh pod names another).
    */
   workflowName?: string;
+  /**
+   * The pod as the caller's cache holds it now. When it is the queued pod (same uid) and carries a
+   * resourceVersion, it replaces the fresh read of the pod: the delete is preconditioned on that version.
+   */
+  cachedPod?: PodState;
 }
 
 export interface ReapResult {
@@ -125,50 +131,68 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       const free = deps.rate.peek?.(deps.now());
       if (free && !free.ok) return { outcome: 'rate-limited', retryAt: free.retryAt, verdict };
     }
-    // Fresh reads: act on what the API server says now, not on what the cache said. Both go out at once
-    // when the cache names the Workflow; the Workflow is read (again) after the pod if the pod names
-    // another one.
+    // Act on what the API server says now, not on what the caches said. The Workflow is always read
+    // fresh. The pod is the cache's copy when the caller has one: the delete then carries its
+    // resourceVersion, so it succeeds only on exactly the pod decided on, and a pod that changed since
+    // is read fresh and decided again. Without a cached copy, the pod is read beside the Workflow.
     const hinted = deps.workflowName;
     const early = hinted ? deps.cluster.getWorkflow(cached.namespace, hinted) : undefined;
     // A failure of the early read surfaces where it is awaited, or not at all if it is not used.
     early?.catch(() => {});
-    const rawPod = await deps.cluster.getPod(cached.namespace, cached.pod);
-    if (!rawPod) {
-      audit('gone', 'none');
-      return { outcome: 'gone', verdict };
-    }
-    pod = readPod(rawPod);
-    const rawWorkflow = !pod.workflowName ? undefined : early && pod.workflowName === hinted ? await early : await deps.cluster.getWorkflow(pod.namespace, pod.workflowName);
-    const wf = rawWorkflow ? readWorkflow(rawWorkflow) : undefined;
-    verdict = decide({ pod, workflow: wf?.ok ? wf.value : undefined, now: new Date(deps.now()), firstSeen, config, queuedUid: cached.uid });
-    if (verdict.decision !== 'reap') {
-      deps.log.info({ event: 'reap-cancelled', namespace: pod.namespace, pod: pod.name, podUid: pod.uid, decision: verdict.decision, reason: verdict.reason, detail: verdict.detail }, 'fresh state says not a leftover; nothing done');
-      return { outcome: verdict.reason === 'pod-uid-changed' ? 'uid-changed' : 'not-leftover', verdict };
-    }
+    const workflowOf = (p: PodState) => (!p.workflowName ? undefined : early && p.workflowName === hinted ? early : deps.cluster.getWorkflow(p.namespace, p.workflowName));
+    const usable = deps.cachedPod?.uid === cached.uid && deps.cachedPod.resourceVersion ? deps.cachedPod : undefined;
+    let slotTaken = false;
+    for (let fromCache = usable !== undefined; ; fromCache = false) {
+      let current = fromCache ? usable : undefined;
+      if (!current) {
+        const rawPod = await deps.cluster.getPod(cached.namespace, cached.pod);
+        if (!rawPod) {
+          audit('gone', 'none');
+          return { outcome: 'gone', verdict };
+        }
+        current = readPod(rawPod);
+      }
+      pod = current;
+      const rawWorkflow = await workflowOf(current);
+      const wf = rawWorkflow ? readWorkflow(rawWorkflow) : undefined;
+      verdict = decide({ pod: current, workflow: wf?.ok ? wf.value : undefined, now: new Date(deps.now()), firstSeen, config, queuedUid: cached.uid });
+      if (verdict.decision !== 'reap') {
+        deps.log.info({ event: 'reap-cancelled', namespace: current.namespace, pod: current.name, podUid: current.uid, decision: verdict.decision, reason: verdict.reason, detail: verdict.detail }, 'fresh state says not a leftover; nothing done');
+        return { outcome: verdict.reason === 'pod-uid-changed' ? 'uid-changed' : 'not-leftover', verdict };
+      }
 
+      const message = `${guard.name}: ${verdict.detail}`;
+      const dryRun = deps.dryRunFlag || config.dryRun || isDryRun(config, current.namespace) || deps.breaker.tripped;
+      if (dryRun) {
+        audit('would-reap', 'none', { dryRun: true, circuitOpen: deps.breaker.tripped });
+        await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${current.name} (dry-run): ${message}`);
+        return { outcome: 'would-reap', verdict };
+      }
+      if (!slotTaken) {
+        const slot = deps.rate.take(deps.now());
+        if (!slot.ok) return { outcome: 'rate-limited', retryAt: slot.retryAt, verdict };
+        if (!deps.breaker.admit(deps.now())) {
+          const { maxReaps, windowSeconds } = config.circuitBreaker;
+          deps.onBreakerTripped(`more than ${maxReaps} reaps within ${windowSeconds}s: the reaper is in dry-run until its config changes or it restarts`);
+          audit('would-reap', 'none', { dryRun: true, circuitOpen: true });
+          await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${current.name} (circuit breaker open): ${message}`);
+          return { outcome: 'would-reap', verdict };
+        }
+        slotTaken = true;
+      }
+
+      const result = await deps.cluster.deletePod(current.namespace, current.name, current.uid, current.terminationGracePeriodSeconds, fromCache ? current.resourceVersion : undefined);
+      if (result === 'accepted') break;
+      if (result === 'conflict' && fromCache) {
+        deps.log.debug({ namespace: current.namespace, pod: current.name, podUid: current.uid, resourceVersion: current.resourceVersion }, 'pod changed since it was cached; reading it and deciding again');
+        continue;
+      }
+      const outcome = result === 'conflict' ? 'uid-changed' : 'gone';
+      audit(outcome, 'delete');
+      return { outcome, verdict };
+    }
     const message = `${guard.name}: ${verdict.detail}`;
-    const dryRun = deps.dryRunFlag || config.dryRun || isDryRun(config, pod.namespace) || deps.breaker.tripped;
-    if (dryRun) {
-      audit('would-reap', 'none', { dryRun: true, circuitOpen: deps.breaker.tripped });
-      await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${pod.name} (dry-run): ${message}`);
-      return { outcome: 'would-reap', verdict };
-    }
-    const slot = deps.rate.take(deps.now());
-    if (!slot.ok) return { outcome: 'rate-limited', retryAt: slot.retryAt, verdict };
-    if (!deps.breaker.admit(deps.now())) {
-      const { maxReaps, windowSeconds } = config.circuitBreaker;
-      deps.onBreakerTripped(`more than ${maxReaps} reaps within ${windowSeconds}s: the reaper is in dry-run until its config changes or it restarts`);
-      audit('would-reap', 'none', { dryRun: true, circuitOpen: true });
-      await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${pod.name} (circuit breaker open): ${message}`);
-      return { outcome: 'would-reap', verdict };
-    }
-
     const grace = pod.terminationGracePeriodSeconds;
-    const result = await deps.cluster.deletePod(pod.namespace, pod.name, pod.uid, grace);
-    if (result !== 'accepted') {
-      audit(result, 'delete');
-      return { outcome: result, verdict };
-    }
     deps.onDeleteAccepted?.();
     // Stuck means still present past its grace plus the margin (the config's graceMargin).
     const lingerSeconds = grace + config.graceMarginSeconds;

@@ -19,6 +19,8 @@ export interface PodState {
   namespace: string;
   name: string;
   uid: string;
+  /** metadata.resourceVersion: a delete preconditioned on it succeeds only on exactly this version. */
+  resourceVersion?: string;
   /** status.phase: Pending, Running, Succeeded, Failed, Unknown; '' when missing. */
   phase: string;
   /** metadata.deletionTimestamp, ms since the epoch: the pod is already being deleted. */
@@ -54,6 +56,7 @@ export function readPod(raw: unknown, offloaded?: OffloadedTemplate): PodState {
     namespace: text(meta.namespace) ?? '',
     name: text(meta.name) ?? '',
     uid: text(meta.uid) ?? '',
+    resourceVersion: text(meta.resourceVersion),
     phase: text(at(raw, 'status', 'phase')) ?? '',
     deletionTimestamp: parseTime(meta.deletionTimestamp),
     terminationGracePeriodSeconds: grace !== undefined && grace >= 0 ? grace : kube.defaultTerminationGracePeriodSeconds,

@@ -15,7 +15,8 @@ import { start, stop } from '../cluster/processes.ts';
 import { fetchText } from '../cluster/kubeconfig.ts';
 import { adminTls } from '../cluster/state.ts';
 import { sleep } from '../cluster/lock.ts';
-import { cluster, core, counter, mergePatch, waitUntil } from './helpers.ts';
+import { apiReaperCluster } from '../../reaper/cluster.ts';
+import { cluster, core, counter, kc, mergePatch, waitUntil } from './helpers.ts';
 import { endScope, eventsFor, localConfig, podExists, reaperNamespace, stageDaemon, startReaper, type ReaperProcess, type StagedDaemon } from './reaper-support.ts';
 
 // Each test has a namespace of its own, and each reaper watches only its test's namespace, so a
@@ -66,6 +67,22 @@ describe('the reaper on the real API server', () => {
     expect(reaper.audit().filter((a) => a.podUid === live.pod.uid)).toEqual([]);
     expect(reaper.audit().filter((a) => a.outcome === 'deleted')).toHaveLength(1);
     expect(await eventsFor(ns, live.workflow.uid)).toEqual([]);
+  });
+
+  test("the reaper's delete is pinned to the pod it decided on: the API server refuses another resourceVersion or uid", async () => {
+    const d = await stageDaemon(ns, 'pinned');
+    const api = apiReaperCluster(kc(), 'test');
+    const decidedOn = (await core().readNamespacedPod({ namespace: ns, name: d.pod.name })).metadata!.resourceVersion!;
+    await core().patchNamespacedPod({ namespace: ns, name: d.pod.name, body: { metadata: { annotations: { 'example.com/changed': 'after the decision' } } } }, mergePatch);
+    const now = (await core().readNamespacedPod({ namespace: ns, name: d.pod.name })).metadata!.resourceVersion!;
+    expect(now).not.toBe(decidedOn);
+
+    expect(await api.deletePod(ns, d.pod.name, d.pod.uid, 1, decidedOn)).toBe('conflict');
+    expect(await api.deletePod(ns, d.pod.name, 'not-this-pod', 1)).toBe('conflict');
+    expect(await podExists(ns, d.pod.name, d.pod.uid)).toBe(true);
+    expect(await api.deletePod(ns, d.pod.name, d.pod.uid, 1, now)).toBe('accepted');
+    await gone(d);
+    expect(await api.deletePod(ns, d.pod.name, d.pod.uid, 1, now)).toBe('gone');
   });
 
   test('in dry-run deletes nothing and records the would-reap; switching dry-run off in the config file reaps', async () => {
