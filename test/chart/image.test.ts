@@ -1,12 +1,14 @@
 // What can be checked of the container image and the kind script without Docker: the Dockerfile
 // builds on the Node major the project pins, ships production dependencies only, runs as non-root
-// with an exec-form entry point (no shell at run time); the shipped sources never load test code;
+// with an exec-form entry point (no shell at run time); the build it runs (`npm run build`) compiles
+// only the five product folders, loads no test code, and gives a CLI that answers as the sources do;
 // the kind script is valid bash. Building the image and running the script need Docker (not here).
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileProduct } from '../../scripts/compile.ts';
 import { repoRoot } from '../../scripts/generate-chart-files.ts';
 
 const run = promisify(execFile);
@@ -40,10 +42,12 @@ describe('Dockerfile', () => {
     for (const s of stages()) expect(s.from).toMatch(/^FROM node:\$\{NODE_MAJOR\}-slim\b/);
   });
 
-  it('typechecks with dev dependencies in the build stage and ships production dependencies only', () => {
+  it('typechecks and compiles with dev dependencies in the build stage and ships production dependencies only', () => {
     const [build, deps, final] = stages();
     expect(build!.lines).toContain('RUN npm ci --no-audit --no-fund');
     expect(build!.lines).toContain('RUN npm run typecheck');
+    expect(build!.lines).toContain('RUN npm run build');
+    expect(build!.lines).toContain('RUN mkdir -p /out && cp -r package.json dist /out/');
     expect(deps!.lines).toContain('RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
     expect(final!.lines.filter((l) => l.startsWith('COPY'))).toEqual(['COPY --from=prod-deps /src/node_modules ./node_modules', 'COPY --from=build /out ./']);
   });
@@ -62,7 +66,7 @@ describe('Dockerfile', () => {
   it('runs as a numeric non-root user with an exec-form entry point and no RUN in the final stage', () => {
     const final = stages().at(-1)!;
     expect(final.lines).toContain('USER 1000:1000');
-    expect(final.lines).toContain('ENTRYPOINT ["node", "cli/bin.js"]');
+    expect(final.lines).toContain('ENTRYPOINT ["node", "dist/cli/bin.js"]');
     expect(final.lines.filter((l) => /^(RUN|SHELL)\b/.test(l))).toEqual([]);
     expect(final.lines.filter((l) => /^(ENTRYPOINT|CMD)\s+[^[]/.test(l)), 'shell form would need /bin/sh').toEqual([]);
   });
@@ -73,6 +77,43 @@ describe('Dockerfile', () => {
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.includes('/fixtures/') && !f.endsWith('test-support.ts'));
     const offenders = shipped.filter((f) => /from '(\.\.?\/)+(\.\.\/)*(test\/|.*fixtures\/|.*test-support)/.test(readFileSync(f, 'utf8')));
     expect(offenders.map((f) => relative(repoRoot, f))).toEqual([]);
+  });
+});
+
+describe('the build the image runs (npm run build)', () => {
+  const outDir = join(repoRoot, '.cache', `build-test-${process.pid}`);
+  const built = (...p: string[]) => join(outDir, ...p);
+  beforeAll(() => compileProduct(outDir), 120_000);
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+  it('compiles the five product folders and nothing else: no tests, fixtures or test support, no .ts left to load', () => {
+    expect(readdirSync(outDir).sort()).toEqual(['cli', 'core', 'reaper', 'runtime', 'webhook']);
+    const all = files(outDir).map((f) => relative(outDir, f));
+    expect(all.filter((f) => !f.endsWith('.js'))).toEqual([]);
+    expect(all.filter((f) => /\.test\.js$|\/fixtures\/|test-support/.test(f))).toEqual([]);
+    expect(all).toContain(join('cli', 'bin.js'));
+    const tsSpecifiers = all.filter((f) => /(from |import\()'\.{1,2}\/[^']*\.ts'/.test(readFileSync(built(f), 'utf8')));
+    expect(tsSpecifiers).toEqual([]);
+  });
+
+  it('the compiled CLI answers as the sources do (exit code and output of lint on the seeds, and --help)', async () => {
+    const cli = async (bin: string, args: string[]) => {
+      try {
+        const r = await run(process.execPath, [bin, ...args], { cwd: repoRoot });
+        return { code: 0, out: r.stdout + r.stderr };
+      } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string };
+        return { code: e.code, out: e.stdout + e.stderr };
+      }
+    };
+    const seeds = readdirSync(join(repoRoot, 'test', 'fixtures', 'seeds')).map((f) => join('test', 'fixtures', 'seeds', f));
+    for (const args of [['--help'], ['lint', ...seeds], ['lint', '--json', ...seeds], ['explain'], ['no-such-command']]) {
+      const fromSources = await cli(join(repoRoot, 'cli', 'bin.js'), args);
+      const fromBuild = await cli(built('cli', 'bin.js'), args);
+      expect(fromBuild, args.join(' ')).toEqual(fromSources);
+    }
+    // The seeds give a finding (not an empty run that would match trivially).
+    expect((await cli(built('cli', 'bin.js'), ['lint', ...seeds])).out).toContain('warn');
   });
 });
 
