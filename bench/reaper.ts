@@ -1,7 +1,8 @@
 // The reaper at scale on the test cluster: 10,000 Workflows with a realistic status (20 nodes each:
 // the root Steps node, 6 step groups, 13 pod nodes) — 8,000 finished, 2,000 running a daemon scope — and
 // the 2,000 daemon pods of the running ones, Running under kwok. Creating them is timed on its own.
-// Then the reaper from this checkout, under its own client certificate (the chart's RBAC), is measured:
+// Then the reaper from this checkout, compiled as the image ships it (npm run build), under its own
+// client certificate (the chart's RBAC), is measured:
 //   cold sync:   process start → caches synced (and the list alone: listening → synced);
 //   memory:      RSS once synced, and its peak;
 //   idle:        CPU and API requests per minute over a quiet minute (requests counted by the API
@@ -16,6 +17,8 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { argo, guard } from '../core/keys.ts';
+import { compileProduct } from '../scripts/compile.ts';
+import { repoRoot } from '../scripts/generate-chart-files.ts';
 import { reaperSpec } from '../test/cluster/components.ts';
 import { installReaperRbac, reaperHealth } from '../test/cluster/reaper.ts';
 import { clientIdentities } from '../test/cluster/pki.ts';
@@ -58,6 +61,13 @@ export interface ReapArm {
   samples?: Float64Array;
 }
 
+export interface FloorArm {
+  pods: number;
+  toDelete: Summary;
+  lastDeleteSeconds: number;
+  samples?: Float64Array;
+}
+
 export interface ReaperResults {
   syncSeconds: number;
   listSeconds: number;
@@ -70,15 +80,23 @@ export interface ReaperResults {
   peakRssMB: number;
   /** A second cold start with the V8 heap capped as in a container with the chart's memory limit. */
   capped: { maxOldSpaceMB: number; syncSeconds: number; rssMB: number; peakRssMB: number };
+  /** The reaper's V8 heap 30 s after sync (its own /metrics): what of the RSS is JavaScript objects. */
+  heap: { usedMB: number; totalMB: number; newSpaceMB: number; externalMB: number };
   reapP99Ms: number;
   reapP50Ms: number;
+  /**
+   * The same burst without the reaper: the bench deletes 500 daemon pods at one instant, as the reaper's
+   * user (its priority level), 32 at once, with the reaper's preconditions — alone, and after a read of
+   * each Workflow (the reaper's two requests per reap). From that instant to the deletionTimestamp seen.
+   */
+  floor: { deletes: FloorArm; readAndDelete: FloorArm };
   scale: { workflows: number; runningWorkflows: number; pods: number; nodesPerWorkflow: number; workflowBytes: number };
   creation: { workflowsSeconds: number; workflowsPerSecond: number; podsSeconds: number; podsRunningSeconds: number };
   idle: { seconds: number; cpuPercent: number; apiRequestsPerMinute: number; podAndWorkflowReadsPerMinute: number; rssMB: number };
   decisions: { workflowsChanged: number; decisions: number; apiReads: number; readsPerDecision: number };
   raised: ReapArm;
   defaults: ReapArm;
-  samples: { raised: Float64Array; defaults: Float64Array };
+  samples: { raised: Float64Array; defaults: Float64Array; floorDeletes: Float64Array; floorReadAndDelete: Float64Array };
 }
 
 const namespace = 'bench-reaper';
@@ -248,6 +266,16 @@ async function reaperCounter(port: number, name: string, labels: Record<string, 
   return n;
 }
 
+async function reaperHeap(port: number): Promise<ReaperResults['heap']> {
+  const mb = async (name: string, labels: Record<string, string> = {}) => round((await reaperCounter(port, name, labels)) / 2 ** 20, 1);
+  return {
+    usedMB: await mb('nodejs_heap_size_used_bytes'),
+    totalMB: await mb('nodejs_heap_size_total_bytes'),
+    newSpaceMB: await mb('nodejs_heap_space_size_total_bytes', { space: 'new' }),
+    externalMB: await mb('nodejs_external_memory_bytes'),
+  };
+}
+
 export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Promise<ReaperResults> {
   const total = o.workflows ?? 10_000;
   const running = o.pods ?? 2_000;
@@ -344,7 +372,9 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
   const raisedSettings = { graceMargin: `${graceMargin}s`, resync: '10m', rateLimit: { perMinute: 100_000 }, circuitBreaker: { maxReaps: 100_000, window: '10m' } };
   writeFileSync(configFile, stringify(raisedSettings));
   const port = await freePort();
-  const spec = reaperSpec(s, { name, configFile, port, kubeconfig: s.kubeconfigs.reaper, leaseNamespace: namespace });
+  // The reaper as the image runs it: compiled (npm run build), not the .ts sources through Node's type stripper.
+  const { cliMain } = await compileProduct(join(repoRoot, '.cache', 'bench-build'));
+  const spec = reaperSpec(s, { name, configFile, port, kubeconfig: s.kubeconfigs.reaper, leaseNamespace: namespace, cliMain });
   const env = o.cpuProfDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.cpuProfDir}` } : process.env;
   const logFile = logFileOf(s.stateDir, name);
   writeFileSync(logFile, '');
@@ -364,6 +394,8 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
     const rssAtSync = round(rssMiB(proc.pid), 1);
     await sleep(30_000);
     const rssMB = round(rssMiB(proc.pid), 1);
+    const heap = await reaperHeap(port);
+    log(`RSS ${rssMB} MB; V8 heap ${heap.usedMB} MB used of ${heap.totalMB} MB (new space ${heap.newSpaceMB} MB), external ${heap.externalMB} MB`);
 
     // ---- Idle ----
     const cpu0 = cpuSeconds(proc.pid);
@@ -475,6 +507,40 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
     const batch2 = runningNames.slice(ending, ending + defaultsEnding);
     const defaults = await endScopes(batch2, 'defaults', { ...defaultsSettings, rateLimit: { perMinute: 60 }, circuitBreaker: { maxReaps: 100, window: '10m' } }, (d, w) => d + w >= batch2.length || d >= batch2.length, 15 * 60_000);
     log(`defaults: ${defaults.deleted}/${defaults.ended} deleted, ${defaults.wouldReap} would-reap (the circuit breaker opens at 100); last delete ${defaults.lastDeleteSeconds} s after the end of grace`);
+
+    // ---- The floor: the same burst from a bare client, the reaper still running and watching ----
+    const spare = runningNames.slice(ending + defaultsEnding);
+    const half = Math.min(ending, Math.floor(spare.length / 2));
+    const floorClient = keepAliveClient(s, 32, 'reaper');
+    const floorArm = async (batch: string[], label: string, readWorkflow: boolean): Promise<FloorArm> => {
+      const pinned = new Map<string, { uid: string; resourceVersion: string }>();
+      for (const n of batch) {
+        const podName = String((benchPod({ name: n, uid: uids.get(n)! }).metadata as { name: string }).name);
+        const p = await api<{ metadata: { uid: string; resourceVersion: string } }>(s, `/api/v1/namespaces/${namespace}/pods/${podName}`);
+        pinned.set(podName, { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion });
+      }
+      await sleep(2000);
+      const at = Date.now();
+      const pods = [...pinned.entries()];
+      await pool(pods, 32, async ([podName, pin], i) => {
+        if (readWorkflow) await floorClient.request('GET', `/apis/argoproj.io/v1alpha1/namespaces/${namespace}/workflows/${batch[i]}`);
+        await floorClient.request('DELETE', `/api/v1/namespaces/${namespace}/pods/${podName}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 1, preconditions: pin });
+      });
+      await waitFor({ what: `${label}: every deletionTimestamp seen`, timeoutMs: 120_000, intervalMs: 200 }, async () => pods.every(([n]) => watch.times.get(n)?.deleteSeenAt !== undefined) || undefined);
+      const times = pods.map(([n]) => watch.times.get(n)!.deleteSeenAt! - at);
+      const arm = { pods: pods.length, toDelete: summarize(times), lastDeleteSeconds: round(Math.max(...times) / 1000, 2), samples: Float64Array.from(times) };
+      log(`${label}: ${arm.pods} deletes, p50 ${arm.toDelete.p50Ms} ms p99 ${arm.toDelete.p99Ms} ms; last at ${arm.lastDeleteSeconds} s`);
+      return arm;
+    };
+    let floor: ReaperResults['floor'];
+    try {
+      floor = {
+        deletes: await floorArm(spare.slice(0, half), 'floor: deletes alone', false),
+        readAndDelete: await floorArm(spare.slice(half, 2 * half), 'floor: Workflow read + delete', true),
+      };
+    } finally {
+      await floorClient.close();
+    }
     watch.stop();
 
     const peak = round(peakRssMiB(proc.pid), 1);
@@ -485,7 +551,7 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
     const maxOldSpaceMB = 256;
     const cappedLog = logFileOf(s.stateDir, `${name}-capped`);
     writeFileSync(cappedLog, '');
-    const cappedProc = start(s.stateDir, { ...reaperSpec(s, { name: `${name}-capped`, configFile, port: await freePort(), kubeconfig: s.kubeconfigs.reaper, leaseNamespace: namespace }), env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${maxOldSpaceMB}` } });
+    const cappedProc = start(s.stateDir, { ...reaperSpec(s, { name: `${name}-capped`, configFile, port: await freePort(), kubeconfig: s.kubeconfigs.reaper, leaseNamespace: namespace, cliMain }), env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=${maxOldSpaceMB}` } });
     let capped: ReaperResults['capped'];
     try {
       const cappedLines = () => readFileSync(cappedLog, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -504,15 +570,17 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
       rssAtSyncMB: rssAtSync,
       peakRssMB: peak,
       capped,
+      heap,
       reapP99Ms: raised.toDelete.p99Ms,
       reapP50Ms: raised.toDelete.p50Ms,
+      floor: { deletes: withoutSamples(floor.deletes), readAndDelete: withoutSamples(floor.readAndDelete) },
       scale: { workflows: total, runningWorkflows: running, pods: running, nodesPerWorkflow: 20, workflowBytes },
       creation: { workflowsSeconds: round(workflowsSeconds, 1), workflowsPerSecond: round(total / workflowsSeconds, 1), podsSeconds: round(podsSeconds, 1), podsRunningSeconds: round(podsRunningSeconds, 1) },
       idle,
       decisions,
       raised: withoutSamples(raised),
       defaults: withoutSamples(defaults),
-      samples: { raised: raised.samples ?? new Float64Array(), defaults: defaults.samples ?? new Float64Array() },
+      samples: { raised: raised.samples ?? new Float64Array(), defaults: defaults.samples ?? new Float64Array(), floorDeletes: floor.deletes.samples ?? new Float64Array(), floorReadAndDelete: floor.readAndDelete.samples ?? new Float64Array() },
     };
   } finally {
     await stop(s.stateDir, name);
@@ -521,7 +589,7 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
   }
 }
 
-function withoutSamples(a: ReapArm): ReapArm {
+function withoutSamples<A extends { samples?: Float64Array }>(a: A): Omit<A, 'samples'> {
   const { samples: _samples, ...rest } = a;
   return rest;
 }
@@ -532,6 +600,7 @@ export function reaperTables(r: ReaperResults): string {
     table(`Reaper at scale: ${r.scale.workflows} Workflows (${r.scale.nodesPerWorkflow} nodes, ${r.scale.workflowBytes} B each), ${r.scale.pods} daemon pods`, ['measure', 'value', 'target'], [
       ['cold sync (start → caches synced)', `${r.syncSeconds} s (lists ${r.listSeconds} s; the API server alone: ${r.apiListSeconds} s)`, '≤ 20 s'],
       ['RSS 30 s after sync / at sync / peak', `${r.rssMB} / ${r.rssAtSyncMB} / ${r.peakRssMB} MB`, '≤ 250 MB'],
+      ['V8 heap used / total (new space) / external', `${r.heap.usedMB} / ${r.heap.totalMB} (${r.heap.newSpaceMB}) / ${r.heap.externalMB} MB`, ''],
       [`the same with --max-old-space-size=${r.capped.maxOldSpaceMB}: sync, RSS, peak`, `${r.capped.syncSeconds} s, ${r.capped.rssMB} MB, peak ${r.capped.peakRssMB} MB`, 'fits the chart\'s 512Mi'],
       ['CPU at idle', `${r.idle.cpuPercent} % of a core`, ''],
       ['API requests at idle (FlowSchema of the reaper)', `${r.idle.apiRequestsPerMinute} /min`, ''],
@@ -540,6 +609,10 @@ export function reaperTables(r: ReaperResults): string {
       ['creating the Workflows', `${r.creation.workflowsSeconds} s (${r.creation.workflowsPerSecond}/s)`, ''],
       ['creating the pods / until all Running', `${r.creation.podsSeconds} s / ${r.creation.podsRunningSeconds} s`, ''],
     ]) +
-    table('Reaping scopes that end at once: from the end of grace (pod grace 1 s + graceMargin) to the delete (ms)', ['arm', 'rateLimit', 'circuitBreaker', 'deleted', 'would-reap', 'p50', 'p99', 'gone p99', 'last delete (s)', 'deletes per pod (max)'], [arm('raised limits', r.raised), arm('defaults', r.defaults)])
+    table('Reaping scopes that end at once: from the end of grace (pod grace 1 s + graceMargin) to the delete (ms)', ['arm', 'rateLimit', 'circuitBreaker', 'deleted', 'would-reap', 'p50', 'p99', 'gone p99', 'last delete (s)', 'deletes per pod (max)'], [arm('raised limits', r.raised), arm('defaults', r.defaults)]) +
+    table('The floor: the same burst from a bare client as the reaper\'s user, 32 at once, preconditioned; from the instant it starts to the delete (ms)', ['arm', 'pods', 'p50', 'p99', 'last delete (s)'], [
+      ['deletes alone', r.floor.deletes.pods, r.floor.deletes.toDelete.p50Ms, r.floor.deletes.toDelete.p99Ms, r.floor.deletes.lastDeleteSeconds],
+      ['Workflow read + delete (the reaper\'s requests)', r.floor.readAndDelete.pods, r.floor.readAndDelete.toDelete.p50Ms, r.floor.readAndDelete.toDelete.p99Ms, r.floor.readAndDelete.lastDeleteSeconds],
+    ])
   );
 }

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '../test/cluster/state.ts';
-import { machine, versionsOf, waitQuiet } from './lib/machine.ts';
+import { commitOf, machine, versionsOf, waitQuiet } from './lib/machine.ts';
 import { log } from './lib/report.ts';
 import { quantiles } from './lib/stats.ts';
 import { latencySvg, quantileSteps, type Panel } from './lib/svg.ts';
@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
   results.runs ??= {};
   const record = (part: Part, value: Record<string, unknown>, distribution?: Record<string, unknown>) => {
     results[part] = { ...value, ...(distribution ? { distribution } : {}) };
-    results.runs![part] = { at: new Date().toISOString(), quick, loadAverageStart: loadStart, loadAverageEnd: machine().loadAverage, waitedForQuiet: !noWait, quietReached: quiet.quiet };
+    results.runs![part] = { at: new Date().toISOString(), commit: commitOf(), quick, loadAverageStart: loadStart, loadAverageEnd: machine().loadAverage, waitedForQuiet: !noWait, quietReached: quiet.quiet };
     writeFileSync(resultsFile, JSON.stringify(results, null, 2) + '\n');
     drawSvg(results);
   };
@@ -113,7 +113,14 @@ async function main(argv: string[]): Promise<number> {
         const r = await runReaperBench(cluster!.state, quick ? { workflows: 600, pods: 120, ending: 40, defaultsEnding: 20 } : cpuProfDir ? { cpuProfDir } : {});
         process.stdout.write(reaperTables(r));
         const { samples, ...rest } = r;
-        record('reaper', rest, { reap: { 'raised limits': quantiles(samples.raised, quantileSteps), defaults: quantiles(samples.defaults, quantileSteps) } });
+        record('reaper', rest, {
+          reap: {
+            'raised limits': quantiles(samples.raised, quantileSteps),
+            defaults: quantiles(samples.defaults, quantileSteps),
+            'floor: deletes alone': quantiles(samples.floorDeletes, quantileSteps),
+            'floor: Workflow read + delete': quantiles(samples.floorReadAndDelete, quantileSteps),
+          },
+        });
         for (const [arm, a] of [['raised limits', r.raised], ['defaults', r.defaults]] as const) {
           if (a.maxDeletesPerPod > 1) failed.push(`reaper, ${arm}: a pod deleted ${a.maxDeletesPerPod} times`);
           if (a.deleted + a.wouldReap !== a.ended) failed.push(`reaper, ${arm}: ${a.ended} scopes ended, ${a.deleted} deleted + ${a.wouldReap} would-reap`);

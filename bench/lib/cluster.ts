@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import { join } from 'node:path';
 import { down, up, type ClusterState } from '../../test/cluster/cluster.ts';
 import { cacheRoot } from '../../test/cluster/paths.ts';
+import type { ClientName } from '../../test/cluster/pki.ts';
 import { apiRequest } from '../../test/cluster/state.ts';
 import { log, sleep } from './report.ts';
 
@@ -52,12 +53,12 @@ export interface KeepAliveClient {
   close(): Promise<void>;
 }
 
-/** The admin's requests over a pool of keep-alive connections: for creating objects in bulk. */
-export function keepAliveClient(s: ClusterState, connections = 16): KeepAliveClient {
+/** Requests over a pool of keep-alive connections, as the admin (creating objects in bulk) or another client of the harness. */
+export function keepAliveClient(s: ClusterState, connections = 16, as: ClientName = 'admin'): KeepAliveClient {
   const pool = new Pool(s.server, {
     connections,
     pipelining: 1,
-    connect: { ca: readFileSync(s.pki.ca.cert), cert: readFileSync(s.pki.clients.admin.cert), key: readFileSync(s.pki.clients.admin.key) },
+    connect: { ca: readFileSync(s.pki.ca.cert), cert: readFileSync(s.pki.clients[as].cert), key: readFileSync(s.pki.clients[as].key) },
     headersTimeout: 60_000,
     bodyTimeout: 60_000,
   });

@@ -32,15 +32,20 @@ export function machine(): Machine {
   };
 }
 
+/** The checkout's commit, marked `+dirty` when tracked files differ from it: a number is only as good as the code it ran on. */
+export function commitOf(): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    return changed ? `${commit}+dirty` : commit;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function versionsOf(): Record<string, string> {
   const own = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-  } catch {
-    /* not a git checkout */
-  }
-  return { 'argo-daemon-guard': `${own.version} (${commit})`, node: process.version, kubernetes: versions.kubernetes, etcd: versions.etcd, kwok: versions.kwok, argo: versions.argo };
+  return { 'argo-daemon-guard': `${own.version} (${commitOf()})`, node: process.version, kubernetes: versions.kubernetes, etcd: versions.etcd, kwok: versions.kwok, argo: versions.argo };
 }
 
 const pageSize = 4096;

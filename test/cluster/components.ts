@@ -169,6 +169,8 @@ export interface ReaperProcessOptions {
   identity?: string;
   leaseNamespace?: string;
   kubeconfig?: string;
+  /** The CLI to run (default: cli/main.ts of this checkout; the bench passes the compiled one). */
+  cliMain?: string;
 }
 
 /** The reaper from this checkout, against the cluster (admin credentials unless a kubeconfig is given). */
@@ -179,7 +181,7 @@ export function reaperSpec(s: ClusterState, o: ReaperProcessOptions = {}): Proce
     command: process.execPath,
     cwd: repoRoot,
     args: [
-      join(repoRoot, 'cli', 'main.ts'),
+      o.cliMain ?? join(repoRoot, 'cli', 'main.ts'),
       'reaper',
       '--kubeconfig',
       o.kubeconfig ?? s.kubeconfig,
