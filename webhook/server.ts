@@ -25,6 +25,12 @@ export async function listen(app: RequestListener, tls: ServingTls, opts: { port
   // The API server calls with its own short timeout; nothing legitimate takes longer than these.
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
+  // The API server (Go's transport) keeps an idle webhook connection for 90 s and ignores the Keep-Alive
+  // header; Node would close it after 6 s. A close from this side can cross a request the API server is
+  // just sending on that connection: a POST cut that way is not retried, and with failurePolicy Ignore
+  // the pod is admitted unlabeled. Outlasting the client leaves every idle close to it, and spares a
+  // TLS handshake on both sides for each pod created after a quiet moment.
+  server.keepAliveTimeout = 120_000;
   tls.onChange((p) => server.setSecureContext({ ...contextOptions, cert: p.certPem, key: p.keyPem }));
   server.on('tlsClientError', (err) => opts.logger.debug({ err: err.message }, 'TLS handshake failed'));
 
