@@ -82,3 +82,10 @@ export async function waitQuiet(max: number, timeoutMs: number, log: (l: string)
     await new Promise((r) => setTimeout(r, 15_000));
   }
 }
+
+/** TCP connections this machine has accepted since boot (PassiveOpens of /proc/net/snmp). */
+export function tcpAccepted(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values![names!.indexOf('PassiveOpens')]);
+}
