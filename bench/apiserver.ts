@@ -22,6 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { startWebhook, stopWebhook, waitWebhook, webhookSpec } from '../test/cluster/cluster.ts';
 import { registerWebhooks } from '../test/cluster/webhooks.ts';
 import { freePort } from '../test/cluster/ports.ts';
 import { fetchText } from '../test/cluster/kubeconfig.ts';
@@ -48,6 +49,8 @@ export interface ApiserverOptions {
   creates?: number;
   rounds?: number;
   concurrencies?: number[];
+  /** Run the guard's webhook with --cpu-prof into this directory for the rounds. */
+  cpuProfDir?: string;
 }
 
 export interface ArmSummary extends Summary {
@@ -115,6 +118,12 @@ export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {
     return JSON.stringify(pod);
   });
 
+  if (o.cpuProfDir) {
+    // The cluster's webhook again, profiled: the profile is written when it stops after the rounds.
+    await stopWebhook(s);
+    const profiled = start(s.stateDir, { ...webhookSpec(s), env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.cpuProfDir}` } });
+    await waitWebhook(s, profiled);
+  }
   const floorPort = await freePort();
   const floorDir = s.stateDir;
   const floor = start(floorDir, { name: 'bench-floor-pair', command: process.execPath, args: [join(repoRoot, 'bench', 'floor-server.ts'), String(floorPort), s.webhook.certFile, s.webhook.keyFile, 'echo'], cwd: repoRoot });
@@ -276,6 +285,11 @@ export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {
   } finally {
     await stop(floorDir, 'bench-floor-pair');
     await stop(floorDir, 'bench-replay');
+    if (o.cpuProfDir) {
+      await stopWebhook(s);
+      await startWebhook(s);
+      log(`guard webhook CPU profile (API server arm) in ${o.cpuProfDir}`);
+    }
     await client.close();
     await registerWebhooks(s.kubeconfig, { url: s.webhook.url, caFile: s.webhook.caFile }).catch(() => {});
     await deleteNamespace(s, namespace).catch(() => {});

@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
         const { samples, ...rest } = r;
         record('webhook', rest, { arms: { 'floor (fixed answer)': quantiles(samples.floor, quantileSteps), 'bare TLS + JSON.parse': quantiles(samples.parse, quantileSteps), 'argo-daemon-guard': quantiles(samples.guard, quantileSteps) } });
       } else if (part === 'apiserver') {
-        const r = await runApiserverBench(cluster!.state, quick ? { creates: 150, rounds: 1 } : {});
+        const r = await runApiserverBench(cluster!.state, { ...(quick ? { creates: 150, rounds: 1 } : {}), ...(cpuProfDir ? { cpuProfDir } : {}) });
         process.stdout.write(apiserverTables(r));
         const { samples, ...rest } = r;
         const distribution: Record<string, Record<string, [number, number][]>> = {};
