@@ -16,18 +16,22 @@ if (!Number.isInteger(listenPort) || backends.length === 0 || backends.some((p) 
 let next = 0;
 const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
 
-function route(client: Socket, tried: number): void {
+/**
+ * Each connection tries every backend once, from its own round-robin slot: with a shared counter, two
+ * connections arriving together could each be sent back to the stopped replica and given up on.
+ */
+function route(client: Socket, first: number, tried = 0): void {
   if (tried >= backends.length) {
     log('no backend accepted the connection');
     client.destroy();
     return;
   }
-  const port = backends[next++ % backends.length]!;
+  const port = backends[(first + tried) % backends.length]!;
   const upstream = connect({ host: '127.0.0.1', port });
   const refused = (err: Error) => {
     log(`backend ${port} refused (${err.message}); trying the next`);
     upstream.destroy();
-    route(client, tried + 1);
+    route(client, first, tried + 1);
   };
   upstream.once('error', refused);
   upstream.once('connect', () => {
@@ -43,7 +47,7 @@ function route(client: Socket, tried: number): void {
 
 const server = createServer({ pauseOnConnect: true }, (client) => {
   client.on('error', () => client.destroy());
-  route(client, 0);
+  route(client, next++);
 });
 server.listen(listenPort, '127.0.0.1', () => log(`listening on 127.0.0.1:${listenPort}, backends ${backends.join(', ')}`));
 // Established connections end with the process: a stopped balancer leaves nothing half-open.
