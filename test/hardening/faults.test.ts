@@ -84,9 +84,10 @@ describe('reaper faults', () => {
       proxy = await silentProxy(s.ports.apiserver);
       const kubeconfig = kubeconfigVia(s, proxy.port, join(s.stateDir, 'kubeconfig-silent-proxy.yaml'));
       const d = await stageDaemon(ns, 'silent-watch');
-      // The test config's resync (20 s) is what recovers here: the reaper's own limit on a silent watch
-      // (150 s, not configurable) is longer than a test should wait.
-      const reaper = await startReaper({ name: 'reaper-silent', config: localConfig(ns), leaseNamespace: ns, kubeconfig });
+      // The resync (5 s here) is what recovers: it decides every pod again, and the fresh Workflow read
+      // before a delete sees the scope ended. The reaper's own limit on a silent watch (150 s, not
+      // configurable) is longer than a test should wait.
+      const reaper = await startReaper({ name: 'reaper-silent', config: localConfig(ns, { resync: '5s' }), leaseNamespace: ns, kubeconfig });
       await waitUntil('the reaper to lead', () => leading(reaper));
       // Its pod and Workflow watches are open through the proxy; from now on they carry nothing.
       expect(proxy.freeze()).toBeGreaterThanOrEqual(2);
