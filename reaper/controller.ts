@@ -457,7 +457,7 @@ export class ReaperController {
       log: this.o.log,
       metrics: this.o.metrics,
       config: this.o.config,
-      ...(pod?.uid === verdict.uid ? { cachedPod: pod, ...(pod.workflowName ? { workflowName: pod.workflowName } : {}) } : {}),
+      ...(pod ? { cachedPod: pod } : {}),
       onDeleteAccepted: () => {
         this.verifying.add(k);
         release();

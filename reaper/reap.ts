@@ -48,13 +48,10 @@ export interface ReapDeps {
    */
   awaitGone?: (pod: PodState, deadline: number) => Promise<boolean | void>;
   /**
-   * The Workflow the cached pod names: its fresh read then goes out beside the pod's instead of after it
-   * (read again if the fresh pod names another).
-   */
-  workflowName?: string;
-  /**
-   * The pod as the caller's cache holds it now. When it is the queued pod (same uid) and carries a
-   * resourceVersion, it replaces the fresh read of the pod: the delete is preconditioned on that version.
+   * The pod as the caller's cache holds it now. When it is the queued pod (same uid), the Workflow it
+   * names is read at once, beside any read of the pod (read again if a fresh pod names another); when it
+   * also carries a resourceVersion, it replaces the fresh read of the pod: the delete is preconditioned
+   * on that version.
    */
   cachedPod?: PodState;
 }
@@ -135,12 +132,13 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
     // fresh. The pod is the cache's copy when the caller has one: the delete then carries its
     // resourceVersion, so it succeeds only on exactly the pod decided on, and a pod that changed since
     // is read fresh and decided again. Without a cached copy, the pod is read beside the Workflow.
-    const hinted = deps.workflowName;
+    const queued = deps.cachedPod?.uid === cached.uid ? deps.cachedPod : undefined;
+    const hinted = queued?.workflowName;
     const early = hinted ? deps.cluster.getWorkflow(cached.namespace, hinted) : undefined;
     // A failure of the early read surfaces where it is awaited, or not at all if it is not used.
     early?.catch(() => {});
     const workflowOf = (p: PodState) => (!p.workflowName ? undefined : early && p.workflowName === hinted ? early : deps.cluster.getWorkflow(p.namespace, p.workflowName));
-    const usable = deps.cachedPod?.uid === cached.uid && deps.cachedPod.resourceVersion ? deps.cachedPod : undefined;
+    const usable = queued?.resourceVersion ? queued : undefined;
     let slotTaken = false;
     for (let fromCache = usable !== undefined; ; fromCache = false) {
       let current = fromCache ? usable : undefined;
