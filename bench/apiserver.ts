@@ -40,6 +40,9 @@ import type { Layout } from '../test/fixtures/pods.ts';
 export const arms = ['none', 'do-nothing pair', 'replayed answers', 'argo-daemon-guard'] as const;
 export type Arm = (typeof arms)[number];
 
+/** A fresh value for every arm. */
+const perArm = <T>(value: () => T): Record<Arm, T> => Object.fromEntries(arms.map((a) => [a, value()])) as Record<Arm, T>;
+
 /** The server processes whose CPU is attributed, by the harness's process names. */
 const serverProcesses = { 'kube-apiserver': 'kube-apiserver', etcd: 'etcd', 'guard webhook': 'webhook', 'bare pair': 'bench-floor-pair', 'bare replay': 'bench-replay' } as const;
 type ServerProcess = keyof typeof serverProcesses;
@@ -247,11 +250,11 @@ export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {
     for (let round = 1; round <= rounds; round++) {
       const order = arms.map((_, i) => arms[(i + round - 1) % arms.length]!);
       for (const c of concurrencies) {
-        results[c] ??= { none: [], 'do-nothing pair': [], 'replayed answers': [], 'argo-daemon-guard': [] };
-        labeled[c] ??= { none: 0, 'do-nothing pair': 0, 'replayed answers': 0, 'argo-daemon-guard': 0 };
-        created[c] ??= { none: 0, 'do-nothing pair': 0, 'replayed answers': 0, 'argo-daemon-guard': 0 };
-        accepted[c] ??= { none: 0, 'do-nothing pair': 0, 'replayed answers': 0, 'argo-daemon-guard': 0 };
-        cpu[c] ??= Object.fromEntries(arms.map((a) => [a, Object.fromEntries(Object.keys(serverProcesses).map((p) => [p, 0]))])) as Record<Arm, Record<ServerProcess, number>>;
+        results[c] ??= perArm(() => []);
+        labeled[c] ??= perArm(() => 0);
+        created[c] ??= perArm(() => 0);
+        accepted[c] ??= perArm(() => 0);
+        cpu[c] ??= perArm(() => Object.fromEntries(Object.keys(serverProcesses).map((p) => [p, 0])) as Record<ServerProcess, number>);
         for (const arm of order) {
           await switchTo(arm);
           const cpuBefore = cpuNow();
