@@ -129,9 +129,13 @@ export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {
   }
   const floorPort = await freePort();
   const floorDir = s.stateDir;
-  const floor = start(floorDir, { name: 'bench-floor-pair', command: process.execPath, args: [join(repoRoot, 'bench', 'floor-server.ts'), String(floorPort), s.webhook.certFile, s.webhook.keyFile, 'echo'], cwd: repoRoot });
-  await waitFor({ what: 'the do-nothing webhook pair', timeoutMs: 30_000 }, async () => (await floorCount(floorPort, s.webhook.caFile).then(() => true)) || undefined, floor);
-  const floorUrl = `https://127.0.0.1:${floorPort}`;
+  /** A bare server of bench/floor-server.ts with the webhook's serving certificate; resolves to its URL once it answers. */
+  const startBareServer = async (name: string, what: string, port: number, ...mode: string[]) => {
+    const proc = start(floorDir, { name, command: process.execPath, args: [join(repoRoot, 'bench', 'floor-server.ts'), String(port), s.webhook.certFile, s.webhook.keyFile, ...mode], cwd: repoRoot });
+    await waitFor({ what, timeoutMs: 30_000 }, async () => (await floorCount(port, s.webhook.caFile).then(() => true)) || undefined, proc);
+    return `https://127.0.0.1:${port}`;
+  };
+  const floorUrl = await startBareServer('bench-floor-pair', 'the do-nothing webhook pair', floorPort, 'echo');
   const replayPort = await freePort();
   let replayUrl = '';
 
@@ -244,9 +248,7 @@ export async function runApiserverBench(s: ClusterState, o: ApiserverOptions = {
     await deleteAll();
     const answersFile = join(floorDir, 'bench-replay-answers.json');
     writeFileSync(answersFile, JSON.stringify(await recordGuardAnswers()));
-    const replay = start(floorDir, { name: 'bench-replay', command: process.execPath, args: [join(repoRoot, 'bench', 'floor-server.ts'), String(replayPort), s.webhook.certFile, s.webhook.keyFile, 'replay', answersFile], cwd: repoRoot });
-    await waitFor({ what: 'the replaying webhook pair', timeoutMs: 30_000 }, async () => (await floorCount(replayPort, s.webhook.caFile).then(() => true)) || undefined, replay);
-    replayUrl = `https://127.0.0.1:${replayPort}`;
+    replayUrl = await startBareServer('bench-replay', 'the replaying webhook pair', replayPort, 'replay', answersFile);
     for (let round = 1; round <= rounds; round++) {
       const order = arms.map((_, i) => arms[(i + round - 1) % arms.length]!);
       for (const c of concurrencies) {

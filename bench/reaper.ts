@@ -310,6 +310,8 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
   const startedAt = t0 - 3600_000;
   const names = Array.from({ length: total }, (_, i) => `nightly-${String(i).padStart(5, '0')}`);
   const uids = new Map<string, string>();
+  /** The daemon pod of a running Workflow, by name, as benchPod names it. */
+  const podNameOf = (workflow: string) => String((benchPod({ name: workflow, uid: uids.get(workflow)! }).metadata as { name: string }).name);
   let workflowBytes = 0;
   // Bounded concurrency (the API server, not the bench, is the limit), and no server-side field
   // validation: these bodies are generated here and known good, and checking each 12 kB status against
@@ -435,7 +437,7 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
     const watch = watchPods(s, rv);
     const endScopes = async (batch: string[], arm: string, settings: Record<string, unknown>, waitFor: (deleted: number, would: number) => boolean, timeoutMs: number): Promise<ReapArm> => {
       const auditFrom = auditSize(s);
-      const podNames = new Map(batch.map((n) => [n, String((benchPod({ name: n, uid: uids.get(n)! }).metadata as { name: string }).name)]));
+      const podNames = new Map(batch.map((n) => [n, podNameOf(n)]));
       // One finishedAt for all, on a whole second (Argo writes seconds): every pod is due at the same moment.
       const endedAt = Math.floor(Date.now() / 1000) * 1000;
       const tPatch = Date.now();
@@ -515,7 +517,7 @@ export async function runReaperBench(s: ClusterState, o: ReaperOptions = {}): Pr
     const floorArm = async (batch: string[], label: string, readWorkflow: boolean): Promise<FloorArm> => {
       const pinned = new Map<string, { uid: string; resourceVersion: string }>();
       for (const n of batch) {
-        const podName = String((benchPod({ name: n, uid: uids.get(n)! }).metadata as { name: string }).name);
+        const podName = podNameOf(n);
         const p = await api<{ metadata: { uid: string; resourceVersion: string } }>(s, `/api/v1/namespaces/${namespace}/pods/${podName}`);
         pinned.set(podName, { uid: p.metadata.uid, resourceVersion: p.metadata.resourceVersion });
       }
