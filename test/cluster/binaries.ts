@@ -21,6 +21,8 @@ export type BinaryName =
   | 'kube-controller-manager'
   | 'kube-scheduler'
   | 'kubectl'
+  | 'kubelet'
+  | 'kube-proxy'
   | 'kwok'
   | 'workflow-controller'
   | 'helm';
@@ -82,6 +84,8 @@ const recipes: Record<BinaryName, Recipe> = {
   'kube-controller-manager': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', ldflags: k8sLdflags },
   'kube-scheduler': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-scheduler', ldflags: k8sLdflags },
   kubectl: { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kubectl', ldflags: k8sLdflags },
+  kubelet: { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kubelet', ldflags: k8sLdflags },
+  'kube-proxy': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-proxy', ldflags: k8sLdflags },
   kwok: { version: versions.kwok, pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: '-s -w' },
   'workflow-controller': { version: versions.argo, wrapper: argoWrapper, pkg: 'github.com/argoproj/argo-workflows/v3/cmd/workflow-controller', ldflags: '-s -w' },
   helm: { version: versions.helm, pkg: 'helm.sh/helm/v4/cmd/helm', ldflags: '-s -w' },
