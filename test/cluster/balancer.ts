@@ -1,15 +1,19 @@
 // A loopback TCP balancer for webhook replicas (there is no kube-proxy, so no Service can front them):
 // each new connection goes to the next backend, round robin; a backend that refuses the connection is
 // skipped, so a stopped replica only loses the connections it held. TLS passes through untouched (the
-// replicas share one serving certificate).
-//   node test/cluster/balancer.ts <listenPort> <backendPort>...
+// replicas share one serving certificate). The same forwarder, listening on the host's end of the real
+// node's link, is how pods and the kubelet reach the API server and the image registry, which listen on
+// loopback only.
+//   node test/cluster/balancer.ts [--listen HOST] <listenPort> <backendPort>...
 import { createServer, connect, type Socket } from 'node:net';
 
-const [listenText, ...backendTexts] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const listenHost = argv[0] === '--listen' ? argv[1]! : '127.0.0.1';
+const [listenText, ...backendTexts] = argv[0] === '--listen' ? argv.slice(2) : argv;
 const listenPort = Number(listenText);
 const backends = backendTexts.map(Number);
 if (!Number.isInteger(listenPort) || backends.length === 0 || backends.some((p) => !Number.isInteger(p))) {
-  process.stderr.write('usage: balancer.ts <listenPort> <backendPort>...\n');
+  process.stderr.write('usage: balancer.ts [--listen HOST] <listenPort> <backendPort>...\n');
   process.exit(2);
 }
 
@@ -49,7 +53,7 @@ const server = createServer({ pauseOnConnect: true }, (client) => {
   client.on('error', () => client.destroy());
   route(client, next++);
 });
-server.listen(listenPort, '127.0.0.1', () => log(`listening on 127.0.0.1:${listenPort}, backends ${backends.join(', ')}`));
+server.listen(listenPort, listenHost, () => log(`listening on ${listenHost}:${listenPort}, backends ${backends.join(', ')}`));
 // Established connections end with the process: a stopped balancer leaves nothing half-open.
 const shutdown = () => {
   server.close(() => process.exit(0));

@@ -5,9 +5,9 @@
 //   status  what runs; --json for a machine-readable form.
 // Exit codes: 0 ok, 1 failed (or, for status, not up), 2 bad usage.
 import { clusterStateDir } from './paths.ts';
-import { down, status, up } from './cluster.ts';
+import { down, realNodeName, status, up } from './cluster.ts';
 
-const usage = `usage: npm run cluster -- <up [--no-webhook] [--no-argo] [--no-reaper] [--dry-run] [--policy FILE]|down|status> [--json] [--state-dir DIR]
+const usage = `usage: npm run cluster -- <up [--nodes kwok|real] [--no-webhook] [--no-argo] [--no-reaper] [--dry-run] [--policy FILE]|down|status> [--json] [--state-dir DIR]
 
   up       build missing binaries, start etcd, kube-apiserver, kube-controller-manager,
            kube-scheduler, kwok (one fake node), the webhook from this checkout, Argo's
@@ -15,6 +15,10 @@ const usage = `usage: npm run cluster -- <up [--no-webhook] [--no-argo] [--no-re
            (graceMargin 2s; config <state dir>/reaper.yaml, followed as it changes); install Argo's
            CRDs; register the webhooks. Prints KUBECONFIG=<path> as its last line. A Workflow
            created in any namespace (kubectl create -f wf.yaml) runs.
+           --nodes kwok (default): one kwok node, which runs no process (every pod is a
+           stand-in). --nodes real: also a node with a real kubelet, kube-proxy, containerd,
+           runc and CNI (Debian packages, installed if missing; needs root), where pods run as
+           real processes and go by default; the kwok node stays beside it, tainted.
            --no-webhook: no webhook process, nothing registered.
            --no-argo: no Argo controller (for Workflows written by hand, with a status of their own).
            --no-reaper: no reaper.
@@ -35,14 +39,19 @@ async function main(argv: string[]): Promise<number> {
   };
   const sd = valueOf('--state-dir');
   const pol = valueOf('--policy');
-  for (const [flag, v] of [['--state-dir', sd], ['--policy', pol]] as const) {
+  const nodesOpt = valueOf('--nodes');
+  for (const [flag, v] of [['--state-dir', sd], ['--policy', pol], ['--nodes', nodesOpt]] as const) {
     if (v.missing) {
       process.stderr.write(`${flag} needs a value\n\n${usage}\n`);
       return 2;
     }
   }
   const stateDir = sd.value;
-  const valueIndexes = new Set([sd.index, pol.index].filter((i) => i >= 0).map((i) => i + 1));
+  if (nodesOpt.value !== undefined && nodesOpt.value !== 'kwok' && nodesOpt.value !== 'real') {
+    process.stderr.write(`--nodes takes kwok or real, not ${nodesOpt.value}\n\n${usage}\n`);
+    return 2;
+  }
+  const valueIndexes = new Set([sd.index, pol.index, nodesOpt.index].filter((i) => i >= 0).map((i) => i + 1));
   const positional = argv.filter((a, i) => !a.startsWith('--') && !valueIndexes.has(i));
   const [cmd, ...extra] = positional;
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -61,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       argo: !argv.includes('--no-argo'),
       reaper: argv.includes('--no-reaper') ? false : { dryRun: argv.includes('--dry-run') },
       ...(pol.value ? { policyFile: pol.value } : {}),
+      ...(nodesOpt.value === 'real' || nodesOpt.value === 'kwok' ? { nodes: nodesOpt.value } : {}),
     });
     process.stderr.write(`[cluster] up (${((Date.now() - started) / 1000).toFixed(1)}s): API server ${s.server}, webhook ${s.webhook.url}, logs ${s.stateDir}/logs\n`);
     if (json) process.stdout.write(JSON.stringify({ kubeconfig: s.kubeconfig, server: s.server, webhook: s.webhook.url, stateDir: s.stateDir }) + '\n');
@@ -78,7 +88,8 @@ async function main(argv: string[]): Promise<number> {
   else {
     const lines = [
       `cluster: ${st.up ? 'up' : 'down'} (${st.stateDir})`,
-      ...(st.server ? [`api server: ${st.server} (${st.apiserverReady ? 'ready' : 'not ready'}); node ${st.nodeReady ? 'Ready' : 'not Ready'}; webhook ${st.webhookReady ? 'ready' : 'not ready'}`] : []),
+      ...(st.server ? [`api server: ${st.server} (${st.apiserverReady ? 'ready' : 'not ready'}); kwok node ${st.nodeReady ? 'Ready' : 'not Ready'}; webhook ${st.webhookReady ? 'ready' : 'not ready'}`] : []),
+      ...(st.realNodeReady !== undefined ? [`real node ${realNodeName}: ${st.realNodeReady ? 'Ready' : 'not Ready'} (kubelet, kube-proxy, containerd; pods go there ${st.nodes === 'real' ? 'by default' : 'only when they tolerate its taint'})`] : []),
       ...(st.server
         ? [`argo workflow-controller ${st.argoControllerRunning ? 'running' : 'not running'}; reaper ${st.reaperReady === undefined ? 'not running' : `${st.reaperReady ? 'ready' : 'not ready'}${st.reaperLeader ? ', leading' : ''}`}`]
         : []),

@@ -28,9 +28,17 @@ import {
   webhookSpec,
   type WebhookProcessOptions,
 } from './components.ts';
-import { adminTls, apiRequest, freshLayout, podCidr, readState, repoRoot, serviceIp, stateFile, type ClusterState } from './state.ts';
+import { adminTls, apiRequest, freshLayout, podCidr, readState, repoRoot, serviceIp, stateFile, type ClusterState, type NodeKinds } from './state.ts';
+import { realNet, realNodeComponents, realNodeName, startRealNode, stopRealNode } from './node/real-node.ts';
+import { nodeKindTaint } from './node/kubelet.ts';
 
-export { adminTls, apiRequest, readState, repoRoot, stagesFile, type ClusterState, type WebhookState } from './state.ts';
+// Replaced by the image registry module once it lands.
+async function ensureRegistry(_s: ClusterState, _log: (l: string) => void): Promise<number> {
+  return Number(process.env.ADG_DEV_REGISTRY_PORT ?? 5999);
+}
+
+export { adminTls, apiRequest, readState, repoRoot, stagesFile, type ClusterState, type NodeKinds, type WebhookState } from './state.ts';
+export { realNodeName } from './node/real-node.ts';
 export { controllers, webhookSpec, type WebhookProcessOptions } from './components.ts';
 
 export interface UpOptions {
@@ -55,12 +63,18 @@ export interface UpOptions {
   reaper?: boolean | { dryRun?: boolean };
   /** Argo's CRDs with their schemas (default) or the schema-less ones Argo's install.yaml ships. */
   crds?: ArgoCrdVariant;
+  /**
+   * 'kwok' (default): one fake node. 'real': a real node (kubelet, containerd) where pods go by
+   * default, the kwok node beside it tainted. 'kwok+real': kwok stays the default, the real node is
+   * tainted and tests pin their pods to it.
+   */
+  nodes?: NodeKinds;
 }
 
 /** What `npm run cluster -- up` starts: everything. */
 export const wholeStack = { webhook: true, argo: true, reaper: true } as const satisfies UpOptions;
 
-const componentOrder = [stackReaperName, argoControllerName, 'webhook', 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
+const componentOrder = [stackReaperName, argoControllerName, 'webhook', ...realNodeComponents, 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
 
 function defaultLog(line: string): void {
   process.stderr.write(`[cluster] ${line}\n`);
@@ -98,8 +112,8 @@ async function waitDefaultServiceAccount(s: ClusterState, proc?: ProcessRecord) 
   );
 }
 
-async function nodeReady(s: ClusterState): Promise<boolean> {
-  const r = await apiRequest(s, `/api/v1/nodes/${s.nodeName}`);
+async function nodeReady(s: ClusterState, name = s.nodeName): Promise<boolean> {
+  const r = await apiRequest(s, `/api/v1/nodes/${name}`);
   if (r.status !== 200) return false;
   const node = JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } };
   return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
@@ -129,7 +143,7 @@ async function createFakeNode(s: ClusterState) {
       annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
       labels: { 'kubernetes.io/hostname': s.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
     },
-    spec: { podCIDR: podCidr, podCIDRs: [podCidr] },
+    spec: { podCIDR: podCidr, podCIDRs: [podCidr], ...(s.nodes === 'real' ? { taints: [nodeKindTaint('kwok')] } : {}) },
     status: {
       capacity: { cpu: '1000', memory: '4Ti', pods: '10000', 'ephemeral-storage': '100Ti' },
       allocatable: { cpu: '1000', memory: '4Ti', pods: '10000', 'ephemeral-storage': '100Ti' },
@@ -138,10 +152,10 @@ async function createFakeNode(s: ClusterState) {
   await apply(api, node);
   // The TaintNodesByCondition admission plugin taints every new Node not-ready:NoSchedule; the
   // node-lifecycle controller, which would lift it, is not run here (kwok's heartbeats are too sparse
-  // for its grace period), so the harness lifts it once.
+  // for its grace period), so the harness lifts it once, keeping only the taint of its kind.
   const r = await apiRequest(s, `/api/v1/nodes/${s.nodeName}`, {
     method: 'PATCH',
-    body: { spec: { taints: null } },
+    body: { spec: { taints: s.nodes === 'real' ? [nodeKindTaint('kwok')] : null } },
     headers: { 'Content-Type': 'application/merge-patch+json' },
   });
   if (r.status !== 200) throw new Error(`removing the not-ready taint of node ${s.nodeName}: HTTP ${r.status} ${r.body.slice(0, 300)}`);
@@ -153,8 +167,9 @@ async function createFakeNode(s: ClusterState) {
 export const defaultPolicyText = '# The default policy (contracts §3): every rule warns, maxLifetime 24h.\n# The webhook reloads this file when it changes.\n{}\n';
 
 /** Everything of the control plane runs (the webhook may be stopped by a test on purpose). */
-export function controlPlaneRunning(stateDir: string): boolean {
-  return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'].every((n) => {
+export function controlPlaneRunning(stateDir: string, nodes: NodeKinds = 'kwok'): boolean {
+  const node = nodes === 'kwok' ? [] : realNodeComponents;
+  return ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', ...node].every((n) => {
     const r = readRecord(stateDir, n);
     return r !== undefined && isRunning(r);
   });
@@ -170,7 +185,8 @@ export async function up(o: UpOptions = {}): Promise<ClusterState> {
   mkdirSync(stateDir, { recursive: true });
   return withLock(join(stateDir, '.lock'), { what: 'cluster up', onWait: (h) => log(`waiting for pid ${h.pid} (${h.what})`) }, async () => {
     const existing = readState(stateDir);
-    if (existing && controlPlaneRunning(stateDir)) {
+    const sameNodes = o.nodes === undefined || o.nodes === (existing?.nodes ?? 'kwok');
+    if (existing && sameNodes && controlPlaneRunning(stateDir, existing.nodes)) {
       const ready = await fetchText(`${existing.server}/readyz`, { tls: adminTls(existing), timeoutMs: 3_000 }).then((r) => r.status === 200, () => false);
       if (ready) {
         if (o.webhook !== false) await ensureWebhook(existing, log);
@@ -205,7 +221,7 @@ async function completeLayout(s: ClusterState): Promise<void> {
   const fresh = freshLayout(s.stateDir, [s.ports.etcdClient, s.ports.etcdPeer, s.ports.apiserver, s.ports.controllerManager, s.ports.scheduler, s.ports.webhook, 0]);
   const missing = (Object.keys(fresh.kubeconfigs) as ClientName[]).filter((n) => !s.kubeconfigs[n] || !existsSync(s.kubeconfigs[n]));
   if (s.reaper && missing.length === 0) return;
-  await ensurePki(s.pki.dir, serviceIp);
+  await ensurePki(s.pki.dir, serviceIp, [realNet.hostIp]);
   for (const name of missing) {
     s.kubeconfigs[name] = fresh.kubeconfigs[name];
     s.pki.clients[name] = fresh.pki.clients[name];
@@ -230,7 +246,8 @@ async function ensureStack(s: ClusterState, o: UpOptions, log: (l: string) => vo
 }
 
 export function binariesFor(o: UpOptions): BinaryName[] {
-  return o.argo ? [...clusterBinaries, 'workflow-controller'] : clusterBinaries;
+  const real: BinaryName[] = (o.nodes ?? 'kwok') === 'kwok' ? [] : ['kubelet', 'kube-proxy'];
+  return [...clusterBinaries, ...real, ...(o.argo ? (['workflow-controller'] as const) : [])];
 }
 
 async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => void): Promise<ClusterState> {
@@ -257,7 +274,8 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
     mkdirSync(join(stateDir, 'kubeconfig'), { recursive: true });
 
     const s = freshLayout(stateDir, await freePorts(7));
-    await ensurePki(s.pki.dir, serviceIp);
+    s.nodes = o.nodes ?? 'kwok';
+    await ensurePki(s.pki.dir, serviceIp, [realNet.hostIp]);
     writeKubeconfig(s.kubeconfig, { server: s.server, caFile: s.pki.ca.cert, client: s.pki.clients.admin, user: 'admin' });
     for (const [name, file] of Object.entries(s.kubeconfigs) as [ClientName, string][]) {
       writeKubeconfig(file, { server: s.server, caFile: s.pki.ca.cert, client: s.pki.clients[name], user: name });
@@ -282,7 +300,7 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
     log(`etcd ready (${elapsed()}); starting kube-apiserver (${s.server})`);
     const apiserver = start(stateDir, apiserverSpec(s, auditPolicy));
     await waitApiserver(s, apiserver);
-    log(`kube-apiserver ready (${elapsed()}); starting controller-manager, scheduler, kwok${o.webhook === false ? '' : ', webhook'}`);
+    log(`kube-apiserver ready (${elapsed()}); starting controller-manager, scheduler, kwok${o.webhook === false ? '' : ', webhook'}${s.nodes === 'kwok' ? '' : ', the real node'}`);
 
     const cm = start(stateDir, controllerManagerSpec(s));
     const sched = start(stateDir, schedulerSpec(s));
@@ -310,6 +328,12 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
       })(),
       (async () => {
         await waitFor({ what: 'kube-scheduler /readyz', timeoutMs: 60_000 }, () => ok(`https://127.0.0.1:${s.ports.scheduler}/readyz`, { ca: s.pki.ca.cert }), sched);
+      })(),
+      (async () => {
+        if (s.nodes === 'kwok') return;
+        s.registryPort = await ensureRegistry(s, log);
+        writeFileSync(stateFile(stateDir), JSON.stringify(s, null, 2));
+        await startRealNode(s, { registryPort: s.registryPort, taints: s.nodes === 'kwok+real' ? [nodeKindTaint('real')] : [], log });
       })(),
       (async () => {
         if (!webhook) return;
@@ -357,6 +381,15 @@ async function downLocked(stateDir: string, log: (l: string) => void): Promise<s
   const stopped: string[] = [];
   // The watchdog first (it would otherwise start stopping things too), then the clients of the API
   // server, then the API server, then etcd.
+  if (readRecord(stateDir, 'watchdog')?.pid !== process.pid && (await stop(stateDir, 'watchdog'))) {
+    stopped.push('watchdog');
+    log('stopped watchdog');
+  }
+  // The real node before anything else it talks to: its containers and mounts go while containerd runs.
+  for (const name of await stopRealNode(stateDir, log)) {
+    stopped.push(name);
+    log(`stopped ${name}`);
+  }
   const names = records(stateDir).map((r) => r.name);
   const order = ['watchdog', ...names.filter((n) => !componentOrder.includes(n) && n !== 'watchdog'), ...componentOrder];
   for (const name of order) {
@@ -391,6 +424,9 @@ export interface ClusterStatus {
   server: string | undefined;
   apiserverReady: boolean;
   nodeReady: boolean;
+  /** The real node is Ready (undefined: the cluster has none). */
+  realNodeReady: boolean | undefined;
+  nodes: NodeKinds;
   webhookReady: boolean;
   /** The stack's reaper answers /readyz with caches synced (undefined: not part of this cluster). */
   reaperReady: boolean | undefined;
@@ -403,19 +439,22 @@ export async function status(o: { stateDir?: string } = {}): Promise<ClusterStat
   const stateDir = o.stateDir ?? clusterStateDir();
   const s = readState(stateDir);
   const components: ComponentStatus[] = records(stateDir).map((r) => ({ name: r.name, running: isRunning(r), pid: r.pid, log: r.logFile, startedAt: r.startedAt }));
-  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'webhook', argoControllerName, stackReaperName]) {
+  const expected = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', ...((s?.nodes ?? 'kwok') === 'kwok' ? [] : realNodeComponents), 'webhook', argoControllerName, stackReaperName];
+  for (const name of expected) {
     if (!components.some((c) => c.name === name)) components.push({ name, running: false, pid: undefined, log: logFileOf(stateDir, name), startedAt: undefined });
   }
   const reaperRecord = components.find((c) => c.name === stackReaperName);
   const health = s?.reaper && reaperRecord?.running ? await reaperHealth(s.reaper.port) : undefined;
   const apiserverReady = s ? await fetchText(`${s.server}/readyz`, { tls: adminTls(s), timeoutMs: 2_000 }).then((r) => r.status === 200, () => false) : false;
   return {
-    up: s !== undefined && apiserverReady && controlPlaneRunning(stateDir),
+    up: s !== undefined && apiserverReady && controlPlaneRunning(stateDir, s.nodes),
     stateDir,
     kubeconfig: s?.kubeconfig,
     server: s?.server,
     apiserverReady,
     nodeReady: s && apiserverReady ? await nodeReady(s).catch(() => false) : false,
+    realNodeReady: s && (s.nodes ?? 'kwok') !== 'kwok' ? apiserverReady && (await nodeReady(s, realNodeName).catch(() => false)) : undefined,
+    nodes: s?.nodes ?? 'kwok',
     webhookReady: s ? await webhookReady(s) : false,
     reaperReady: reaperRecord?.running ? health?.ready === true : undefined,
     reaperLeader: reaperRecord?.running ? health?.leader === true : undefined,

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { binaryPath } from './binaries.ts';
 import { repoRoot, stagesFile, podCidr, serviceClusterIpRange, type ClusterState } from './state.ts';
 import type { ProcessSpec } from './processes.ts';
+import { realNet } from './node/network.ts';
 
 /**
  * Controllers the tests need. Not node-lifecycle (kwok's heartbeats, 20-45 s apart, are sparser than its
@@ -17,6 +18,8 @@ export const controllers = [
   'namespace-controller',
   'root-ca-certificate-publisher-controller',
   'clusterrole-aggregation-controller',
+  // A real node's kube-proxy routes a Service to the pods its EndpointSlices list.
+  'endpointslice-controller',
 ];
 
 export function etcdSpec(s: ClusterState): ProcessSpec {
@@ -44,13 +47,16 @@ export function etcdSpec(s: ClusterState): ProcessSpec {
 
 export function apiserverSpec(s: ClusterState, auditPolicy: string): ProcessSpec {
   const p = s.pki;
+  // With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is the
+  // advertised address: the host's end of the node's link, forwarded to loopback.
+  const advertise = s.nodes === 'kwok' || s.nodes === undefined ? '127.0.0.1' : realNet.hostIp;
   return {
     name: 'kube-apiserver',
     command: binaryPath('kube-apiserver'),
     args: [
       `--etcd-servers=http://127.0.0.1:${s.ports.etcdClient}`,
       '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
+      `--advertise-address=${advertise}`,
       `--secure-port=${s.ports.apiserver}`,
       `--tls-cert-file=${p.apiserver.cert}`,
       `--tls-private-key-file=${p.apiserver.key}`,
@@ -63,6 +69,11 @@ export function apiserverSpec(s: ClusterState, auditPolicy: string): ProcessSpec
       // The default admission plugins (NamespaceLifecycle, ServiceAccount, the two webhook plugins, ...).
       '--allow-privileged=true',
       '--profiling=false',
+      // Logs, exec and port-forward: the API server calls the kubelet at its InternalIP (a real node's
+      // hostname resolves nowhere) with a client certificate the kubelet trusts.
+      `--kubelet-client-certificate=${p.clients['apiserver-kubelet-client'].cert}`,
+      `--kubelet-client-key=${p.clients['apiserver-kubelet-client'].key}`,
+      '--kubelet-preferred-address-types=InternalIP',
       `--audit-policy-file=${auditPolicy}`,
       `--audit-log-path=${join(s.stateDir, 'logs', 'audit.log')}`,
       '--audit-log-maxsize=100',

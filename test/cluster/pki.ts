@@ -3,7 +3,7 @@
 // certificates for the controller-manager and scheduler health ports, the service-account signing key
 // pair, and a separate CA with a serving certificate for the webhook (what a user's cert-manager or
 // the webhook's --manage-certs would provide).
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCA, issueClientCert, issueServingCert, type KeyPairPem } from '../../webhook/tls/pki.ts';
@@ -40,6 +40,12 @@ export const clientIdentities = {
   // Argo's workflow-controller, run out of cluster: admin on this test cluster, under a name of its own
   // so the audit log tells its requests (pod creates, pods/exec) from everyone else's.
   'workflow-controller': { commonName: 'argo-workflow-controller', organizations: ['system:masters'] },
+  // The real node: its kubelet (the Node authorizer knows it by this name and group), its kube-proxy
+  // (bound to system:node-proxier by the bootstrap policy), and the API server's own client
+  // certificate for the kubelet's logs and exec endpoints.
+  kubelet: { commonName: 'system:node:real-node-0', organizations: ['system:nodes'] },
+  'kube-proxy': { commonName: 'system:kube-proxy', organizations: [] },
+  'apiserver-kubelet-client': { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'] },
 } as const;
 export type ClientName = keyof typeof clientIdentities;
 
@@ -73,7 +79,21 @@ export function pkiLayout(dir: string): ClusterPki {
 const loopback = { dnsNames: ['localhost'], ips: ['127.0.0.1'] };
 
 /** Creates whatever is missing under `dir` (a complete set is reused as is). */
-export async function ensurePki(dir: string, serviceIp: string): Promise<ClusterPki> {
+/** Whether a certificate names every one of these IP addresses (a cluster from an older harness may not). */
+function namesIps(f: CertFiles, ips: string[]): boolean {
+  try {
+    const san = new X509Certificate(readFileSync(f.cert)).subjectAltName ?? '';
+    return ips.every((ip) => san.includes(`IP Address:${ip}`));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates whatever is missing under `dir` (a complete set is reused as is). `apiserverIps`: the
+ * addresses the API server's certificate must name besides loopback and the Service IP.
+ */
+export async function ensurePki(dir: string, serviceIp: string, apiserverIps: string[] = []): Promise<ClusterPki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const p = pkiLayout(dir);
   const fresh = !existsSync(p.ca.cert) || !existsSync(p.ca.key);
@@ -84,13 +104,14 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Cluster
   } else ca = load(p.ca);
   const need = (f: CertFiles) => fresh || !existsSync(f.cert) || !existsSync(f.key);
 
-  if (need(p.apiserver)) {
+  const ips = ['127.0.0.1', serviceIp, ...apiserverIps];
+  if (need(p.apiserver) || !namesIps(p.apiserver, ips)) {
     write(
       p.apiserver,
       await issueServingCert(ca, {
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-        ips: ['127.0.0.1', serviceIp],
+        ips,
       }),
     );
   }

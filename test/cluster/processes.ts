@@ -15,6 +15,11 @@ export interface ProcessSpec {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /**
+   * A network namespace (a name under /run/netns) to run in. nsenter execs the command, so the pid
+   * and the executable recorded are the command's own.
+   */
+  netns?: string;
 }
 
 export interface ProcessRecord {
@@ -78,7 +83,8 @@ export function start(stateDir: string, spec: ProcessSpec): ProcessRecord {
   writeSync(fd, `\n===== ${new Date().toISOString()} start ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`);
   let child;
   try {
-    child = spawn(spec.command, spec.args, {
+    const [command, args] = spec.netns ? ['nsenter', [`--net=/run/netns/${spec.netns}`, '--', spec.command, ...spec.args]] : [spec.command, spec.args];
+    child = spawn(command, args, {
       cwd: spec.cwd,
       env: spec.env ?? process.env,
       detached: true,

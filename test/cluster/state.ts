@@ -15,6 +15,8 @@ export const serviceClusterIpRange = '10.96.0.0/16';
 export const serviceIp = '10.96.0.1';
 export const podCidr = '10.244.0.0/16';
 
+export type NodeKinds = 'kwok' | 'real' | 'kwok+real';
+
 export interface WebhookState {
   /** The URL registered in the webhook configurations. */
   url: string;
@@ -47,6 +49,14 @@ export interface ClusterState {
   /** Absent in the state of a cluster started before the reaper joined the stack. */
   reaper?: ReaperState;
   nodeName: string;
+  /**
+   * The cluster's nodes: 'kwok' (one fake node), 'real' (a real node, where pods go by default, and the
+   * kwok node beside it, tainted) or 'kwok+real' (kwok the default, the real node tainted: tests pin to
+   * it). Absent in the state of a cluster started before real nodes: 'kwok'.
+   */
+  nodes?: NodeKinds;
+  /** The loopback image registry the real node pulls from. */
+  registryPort?: number;
   startedAt: string;
   versions: typeof versions;
 }
@@ -90,6 +100,9 @@ export function freshLayout(stateDir: string, ports: number[]): ClusterState {
     webhook: join(kcDir, 'webhook.yaml'),
     reaper: join(kcDir, 'reaper.yaml'),
     'workflow-controller': join(kcDir, 'workflow-controller.yaml'),
+    kubelet: join(kcDir, 'kubelet.yaml'),
+    'kube-proxy': join(kcDir, 'kube-proxy.yaml'),
+    'apiserver-kubelet-client': join(kcDir, 'apiserver-kubelet-client.yaml'),
   };
   return {
     stateDir,

@@ -14,6 +14,7 @@ import { down, up, type ClusterState } from '../cluster/cluster.ts';
 import { cacheRoot, clusterStateDir } from '../cluster/paths.ts';
 import { killAllNow } from '../cluster/processes.ts';
 import { isAlive } from '../cluster/procfs.ts';
+import { mountsUnder } from '../cluster/node/cleanup.ts';
 
 declare module 'vitest' {
   interface ProvidedContext {
@@ -28,6 +29,8 @@ function pruneOldRuns(root: string): void {
   if (!existsSync(root)) return;
   const dead = readdirSync(root)
     .filter((d) => /^run-\d+$/.test(d) && !isAlive(Number(d.slice(4))))
+    // A run killed before its real node was stopped still has mounts there: the next real node removes them first.
+    .filter((d) => mountsUnder([join(root, d)]).length === 0)
     .map((d) => ({ dir: join(root, d), mtime: statSync(join(root, d)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   for (const { dir } of dead.slice(3)) rmSync(dir, { recursive: true, force: true });
@@ -57,7 +60,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   let state: ClusterState;
   try {
-    state = await up({ stateDir, log, ...(reuse ? {} : { ownerPid: process.pid }) });
+    // kwok stays the default node (most tests stage pods that never run); tests of process behaviour
+    // pin their pods to the real node.
+    state = await up({ stateDir, log, nodes: 'kwok+real', ...(reuse ? {} : { ownerPid: process.pid }) });
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
