@@ -142,6 +142,50 @@ export function innerScope(waitAfter: string): Submission {
   };
 }
 
+/** What puts a Workflow's pods on the test cluster's real node (kwok is its default node). */
+export const onRealNode = {
+  nodeSelector: { 'argo-daemon-guard.io/node-kind': 'real' },
+  tolerations: [{ key: 'argo-daemon-guard.io/node-kind', operator: 'Equal', value: 'real', effect: 'NoSchedule' }],
+} as const;
+
+/**
+ * A daemon on the real node that either exits on SIGTERM or ignores it, in a Steps scope that ends
+ * once a short step after it is done. Argo's stop is an exec of `argoexec kill 15 1`: the first kind
+ * goes, the second stays (Argo's SIGKILL never comes once the pod is labeled completed). The pods'
+ * grace is short so a leftover is due soon.
+ */
+export function signalDaemon(onTerm: 'exits' | 'ignores'): Submission {
+  const trap = onTerm === 'exits' ? 'trap "echo stopping; exit 0" TERM' : 'trap "echo ignoring SIGTERM" TERM';
+  return {
+    key: `daemon-${onTerm}-sigterm`,
+    source: `this project: a daemon that ${onTerm === 'exits' ? 'exits on' : 'ignores'} SIGTERM, on the real node`,
+    manifest: {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Workflow',
+      metadata: { generateName: `daemon-${onTerm}-sigterm-` },
+      spec: {
+        entrypoint: 'main',
+        ...onRealNode,
+        podSpecPatch: JSON.stringify({ terminationGracePeriodSeconds: 5 }),
+        templates: [
+          { name: 'main', steps: [[{ name: 'svc', template: 'svc' }], [{ name: 'use', template: 'use' }]] },
+          {
+            name: 'svc',
+            daemon: true,
+            container: {
+              image: 'busybox',
+              command: ['sh', '-c', `${trap}; echo serving; while true; do sleep 1; done`],
+              readinessProbe: { exec: { command: ['true'] }, periodSeconds: 1 },
+              resources: { requests: { cpu: '10m', memory: '16Mi' } },
+            },
+          },
+          { name: 'use', container: { image: 'busybox', command: ['sh', '-c', 'echo using the daemon; sleep 2'], resources: { requests: { cpu: '10m', memory: '16Mi' } } } },
+        ],
+      },
+    },
+  };
+}
+
 /** `kubectl create -f -` in `namespace` (the manifest's own namespace is replaced); returns the name. */
 export async function submit(kubeconfig: string, namespace: string, manifest: Json): Promise<{ name: string; warnings: string[] }> {
   const m = structuredClone(manifest);

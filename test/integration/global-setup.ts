@@ -62,7 +62,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     // kwok stays the default node (most tests stage pods that never run); tests of process behaviour
     // pin their pods to the real node.
-    state = await up({ stateDir, log, nodes: 'kwok+real', ...(reuse ? {} : { ownerPid: process.pid }) });
+    state = await up({ stateDir, log, ...(reuse ? {} : { ownerPid: process.pid }) });
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
