@@ -60,8 +60,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   let state: ClusterState;
   try {
-    // kwok stays the default node (most tests stage pods that never run); tests of process behaviour
-    // pin their pods to the real node.
     state = await up({ stateDir, log, ...(reuse ? {} : { ownerPid: process.pid }) });
   } catch (err) {
     process.off('SIGINT', onSignal);
