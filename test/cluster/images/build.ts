@@ -208,7 +208,7 @@ export async function contextDigest(root: string): Promise<string> {
  * Removes a build's scratch directory. A `RUN` step interrupted midway can leave /proc, /sys or /dev
  * mounted inside the rootfs; those are unmounted first, and nothing is deleted while any remains.
  */
-function removeScratch(dir: string): void {
+export function removeScratch(dir: string): void {
   if (!existsSync(dir)) return;
   const mounts = () =>
     readFileSync('/proc/self/mountinfo', 'utf8')

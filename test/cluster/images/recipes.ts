@@ -288,8 +288,9 @@ export function nodeBase(repoRoot: string): RootfsRecipe {
       return { node: await sha256File(node).catch(() => { throw new Error(`${node} is missing: run npm ci first`); }), npm: npmVersion, suite: debianSuite };
     },
     fill: async (root, ctx) => {
-      // mmdebstrap wants an empty (or absent) target directory and the host's apt sources.
-      await runLogged('mmdebstrap', ['--variant=minbase', '--mode=root', '--format=directory', '--quiet', debianSuite, root], { what: `mmdebstrap ${debianSuite}`, log: ctx.log, logFile: ctx.logFile });
+      // mmdebstrap wants an empty (or absent) target directory; it uses the host's apt sources. Node's
+      // release builds load libatomic, which minbase lacks.
+      await runLogged('mmdebstrap', ['--variant=minbase', '--mode=root', '--format=directory', '--include=libatomic1', debianSuite, root], { what: `mmdebstrap ${debianSuite}`, log: ctx.log, logFile: ctx.logFile });
       copyIn(root, nodeBinary(repoRoot), '/usr/local/bin/node', 0o755);
       await run('npm', ['pack', `npm@${npmVersion}`, '--pack-destination', ctx.tmp, '--silent']);
       const npmDir = join(root, 'usr/local/lib/node_modules/npm');
