@@ -9,7 +9,8 @@ import { ensurePackages, type HostPackage } from '../host-packages.ts';
 import { withLock } from '../lock.ts';
 import { freePort } from '../ports.ts';
 import { start, waitFor, type ProcessRecord, type ProcessSpec } from '../processes.ts';
-import { imagesDir, type ImageRef } from './build.ts';
+import type { ArgoVersion } from '../binaries.ts';
+import { ensureImages, imagesDir, type ImageRef } from './build.ts';
 import { mirroredRegistries } from './names.ts';
 import { run, type Log } from './tools.ts';
 
@@ -116,4 +117,19 @@ export async function pushImages(endpoint: RegistryEndpoint, images: ImageRef[],
       log(`pushed ${img.ref} as ${endpoint.host}/${img.registryPath} (${Math.round((Date.now() - started) / 100) / 10}s)`);
     }
   });
+}
+
+/**
+ * Everything the node needs to pull its images: builds what is missing, starts the registry as the
+ * cluster component `registry` of `stateDir`, pushes what it does not serve yet, and returns what the
+ * containerd config needs (the endpoint and the hosts it mirrors) with the images it serves.
+ */
+export async function serveImages(
+  stateDir: string,
+  o: { argo: readonly ArgoVersion[]; guard: boolean; log: Log; port?: number },
+): Promise<{ endpoint: RegistryEndpoint; images: ImageRef[]; proc: ProcessRecord }> {
+  const images = await ensureImages(o);
+  const { endpoint, proc } = await startRegistry(stateDir, o.log, o.port);
+  await pushImages(endpoint, images, o.log);
+  return { endpoint, images, proc };
 }
