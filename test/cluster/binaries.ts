@@ -2,7 +2,7 @@
 // keyed by version. A binary appears in the cache only by an atomic rename of a finished build, so a
 // failed or interrupted build leaves nothing half-written behind.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.ts';
 import { withLock } from './lock.ts';
@@ -11,9 +11,18 @@ export const versions = {
   kubernetes: 'v1.35.4',
   etcd: 'v3.6.5',
   kwok: 'v0.8.0',
+  /** The Argo version the harness runs by default (`argoVersions` lists every one it can build). */
   argo: 'v3.7.18',
   helm: 'v4.3.1',
 } as const;
+
+/** The Argo Workflows versions the project supports; each has its own Go module major (…/v3, …/v4). */
+export const argoVersions = ['v3.7.18', 'v4.0.5'] as const;
+export type ArgoVersion = (typeof argoVersions)[number];
+
+export function argoModule(v: ArgoVersion): string {
+  return `github.com/argoproj/argo-workflows/${v.split('.')[0]}`;
+}
 
 export type BinaryName =
   | 'etcd'
@@ -25,14 +34,21 @@ export type BinaryName =
   | 'kube-proxy'
   | 'kwok'
   | 'workflow-controller'
+  | 'argoexec'
   | 'helm';
+
+const argoBinaries = new Set<BinaryName>(['workflow-controller', 'argoexec']);
 
 interface Recipe {
   version: string;
+  /** A module to download first: the wrapper reads its go.mod, the ldflags its release metadata. */
+  download?: string;
   /** A wrapper module (go.mod text) to build the package in, or none for `go install pkg@version`. */
   wrapper?: () => string;
   pkg: string;
-  ldflags?: string;
+  ldflags?: () => string;
+  /** Files to add to a copy of the required module, which the wrapper then replaces it with. */
+  patch?: () => { module: string; dir: string; files: Record<string, string> };
 }
 
 const k8sLdflags = [
@@ -44,6 +60,7 @@ const k8sLdflags = [
   `-X k8s.io/client-go/pkg/version.gitMinor=${versions.kubernetes.split('.')[1]}`,
   '-s -w',
 ].join(' ');
+const stripped = () => '-s -w';
 
 /** k8s.io/kubernetes points its 31 staging modules at ./staging; a wrapper must point them at v0.x. */
 function kubernetesWrapper(): string {
@@ -69,34 +86,88 @@ function etcdWrapper(): string {
   ].join('\n');
 }
 
-/** Argo's go.mod replaces tablewriter; a wrapper module must repeat every replace it declares. */
-function argoWrapper(): string {
-  const modFile = goModFile('github.com/argoproj/argo-workflows/v3', versions.argo);
+/** Argo's go.mod replaces tablewriter (v3); a wrapper module must repeat every replace it declares. */
+function argoWrapper(v: ArgoVersion): string {
+  const modFile = goModFile(argoModule(v), v);
   const replaces = [...modFile.matchAll(/^\s*replace\s+(\S+)\s+=>\s+(\S+)\s+(\S+)\s*$/gm)].map(
     (m) => `replace ${m[1]} => ${m[2]} ${m[3]}`,
   );
-  return ['module argo-daemon-guard.local/argo', 'go 1.24', `require github.com/argoproj/argo-workflows/v3 ${versions.argo}`, ...replaces].join('\n');
+  const goLine = modFile.match(/^go\s+(\S+)/m)?.[1] ?? '1.24';
+  return ['module argo-daemon-guard.local/argo', `go ${goLine}`, `require ${argoModule(v)} ${v}`, ...replaces].join('\n');
 }
 
-const recipes: Record<BinaryName, Recipe> = {
-  etcd: { version: versions.etcd, wrapper: etcdWrapper, pkg: 'go.etcd.io/etcd/server/v3' },
-  'kube-apiserver': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-apiserver', ldflags: k8sLdflags },
-  'kube-controller-manager': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', ldflags: k8sLdflags },
-  'kube-scheduler': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-scheduler', ldflags: k8sLdflags },
-  kubectl: { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kubectl', ldflags: k8sLdflags },
-  kubelet: { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kubelet', ldflags: k8sLdflags },
-  'kube-proxy': { version: versions.kubernetes, wrapper: kubernetesWrapper, pkg: 'k8s.io/kubernetes/cmd/kube-proxy', ldflags: k8sLdflags },
-  kwok: { version: versions.kwok, pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: '-s -w' },
-  'workflow-controller': { version: versions.argo, wrapper: argoWrapper, pkg: 'github.com/argoproj/argo-workflows/v3/cmd/workflow-controller', ldflags: '-s -w' },
-  helm: { version: versions.helm, pkg: 'helm.sh/helm/v4/cmd/helm', ldflags: '-s -w' },
-};
-
-export function binaryPath(name: BinaryName): string {
-  return join(cacheRoot(), 'bin', `${name}-${recipes[name].version}`, name);
+/**
+ * The version variables Argo's Makefile sets, so `argoexec version` and the controller's startup line
+ * name the release. Build date and commit come from the module proxy's record of the tag.
+ */
+export function argoLdflags(v: ArgoVersion, info: { Time?: string; Origin?: { Hash?: string } }): string {
+  const m = argoModule(v);
+  return [
+    `-X ${m}.version=${v}`,
+    `-X ${m}.buildDate=${info.Time ?? 'unknown'}`,
+    `-X ${m}.gitCommit=${info.Origin?.Hash ?? 'unknown'}`,
+    `-X ${m}.gitTreeState=clean`,
+    `-X ${m}.gitTag=${v}`,
+    '-s -w',
+  ].join(' ');
 }
 
-export function isBuilt(name: BinaryName): boolean {
-  return existsSync(binaryPath(name));
+function moduleDir(module: string, version: string): string {
+  const modCache = process.env.GOMODCACHE ?? join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod');
+  return join(modCache, `${module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`)}@${version}`);
+}
+
+/**
+ * The module zips of both Argo versions lack workflow/executor/osspecific/signal_linux.go (only the
+ * darwin and windows variants are in them), so argoexec does not compile for linux as served
+ * (`undefined: Setpgid`). The darwin file is the plain Unix implementation; a copy of the module gets
+ * it under the linux name (go refuses -overlay files in the module cache).
+ */
+function argoexecPatch(v: ArgoVersion): { module: string; dir: string; files: Record<string, string> } {
+  const dir = moduleDir(argoModule(v), v);
+  const rel = 'workflow/executor/osspecific';
+  const files: Record<string, string> = existsSync(join(dir, rel, 'signal_linux.go'))
+    ? {}
+    : { [`${rel}/signal_linux.go`]: readFileSync(join(dir, rel, 'signal_darwin.go'), 'utf8') };
+  return { module: argoModule(v), dir, files };
+}
+
+function argoRecipe(name: BinaryName, v: ArgoVersion): Recipe {
+  return {
+    version: v,
+    download: argoModule(v),
+    wrapper: () => argoWrapper(v),
+    pkg: `${argoModule(v)}/cmd/${name}`,
+    ldflags: () => argoLdflags(v, goModInfo(argoModule(v), v)),
+    ...(name === 'argoexec' ? { patch: () => argoexecPatch(v) } : {}),
+  };
+}
+
+function k8sRecipe(pkg: string): Recipe {
+  return { version: versions.kubernetes, download: 'k8s.io/kubernetes', wrapper: kubernetesWrapper, pkg, ldflags: () => k8sLdflags };
+}
+
+function recipeOf(name: BinaryName, argo: ArgoVersion = versions.argo): Recipe {
+  if (argoBinaries.has(name)) return argoRecipe(name, argo);
+  switch (name) {
+    case 'etcd':
+      return { version: versions.etcd, wrapper: etcdWrapper, pkg: 'go.etcd.io/etcd/server/v3' };
+    case 'kwok':
+      return { version: versions.kwok, pkg: 'sigs.k8s.io/kwok/cmd/kwok', ldflags: stripped };
+    case 'helm':
+      return { version: versions.helm, pkg: 'helm.sh/helm/v4/cmd/helm', ldflags: stripped };
+    default:
+      return k8sRecipe(`k8s.io/kubernetes/cmd/${name}`);
+  }
+}
+
+/** Where a binary is cached; `argo` picks the Argo version for Argo's binaries (default `versions.argo`). */
+export function binaryPath(name: BinaryName, argo?: ArgoVersion): string {
+  return join(cacheRoot(), 'bin', `${name}-${recipeOf(name, argo).version}`, name);
+}
+
+export function isBuilt(name: BinaryName, argo?: ArgoVersion): boolean {
+  return existsSync(binaryPath(name, argo));
 }
 
 function log(msg: string): void {
@@ -144,12 +215,20 @@ function runGo(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; what
   });
 }
 
-function goModFile(module: string, version: string): string {
+function moduleCacheFile(module: string, version: string, ext: 'mod' | 'info'): string {
   const modCache = process.env.GOMODCACHE ?? join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod');
   const escaped = module.replace(/[A-Z]/g, (c) => `!${c.toLowerCase()}`);
-  const file = join(modCache, 'cache', 'download', escaped, '@v', `${version}.mod`);
-  if (!existsSync(file)) throw new Error(`go.mod of ${module}@${version} is not in the module cache (${file})`);
+  const file = join(modCache, 'cache', 'download', escaped, '@v', `${version}.${ext}`);
+  if (!existsSync(file)) throw new Error(`the .${ext} file of ${module}@${version} is not in the module cache (${file})`);
   return readFileSync(file, 'utf8');
+}
+
+function goModFile(module: string, version: string): string {
+  return moduleCacheFile(module, version, 'mod');
+}
+
+function goModInfo(module: string, version: string): { Time?: string; Origin?: { Hash?: string } } {
+  return JSON.parse(moduleCacheFile(module, version, 'info')) as { Time?: string; Origin?: { Hash?: string } };
 }
 
 async function goModDownload(module: string, version: string, env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
@@ -160,10 +239,10 @@ async function goModDownload(module: string, version: string, env: NodeJS.Proces
  * Builds one binary unless it is cached. A lock file in the cache (bin/.lock-<name>-<version>) makes
  * sure two processes never compile the same binary at once: the second waits, then finds it built.
  */
-export async function build(name: BinaryName): Promise<string> {
-  const target = binaryPath(name);
+export async function build(name: BinaryName, argo?: ArgoVersion): Promise<string> {
+  const target = binaryPath(name, argo);
   if (existsSync(target)) return target;
-  const recipe = recipes[name];
+  const recipe = recipeOf(name, argo);
   const lockDir = join(cacheRoot(), 'bin');
   mkdirSync(lockDir, { recursive: true });
   return withLock(
@@ -172,17 +251,15 @@ export async function build(name: BinaryName): Promise<string> {
       what: `build ${name} ${recipe.version}`,
       onWait: (h, s) => log(`waiting for pid ${h.pid}, which is building ${name} ${recipe.version} (${s}s so far)`),
     },
-    async () => (existsSync(target) ? target : buildLocked(name)),
+    async () => (existsSync(target) ? target : buildLocked(name, recipe, target)),
   );
 }
 
-async function buildLocked(name: BinaryName): Promise<string> {
-  const target = binaryPath(name);
-  const recipe = recipes[name];
+async function buildLocked(name: BinaryName, recipe: Recipe, target: string): Promise<string> {
   const workRoot = join(cacheRoot(), 'build');
   mkdirSync(workRoot, { recursive: true });
   const logFile = join(workRoot, `${name}-${recipe.version}.log`);
-  const tmpDir = join(workRoot, `.tmp-${name}-${process.pid}`);
+  const tmpDir = join(workRoot, `.tmp-${name}-${recipe.version}-${process.pid}`);
   rmSync(tmpDir, { recursive: true, force: true });
   mkdirSync(tmpDir, { recursive: true });
   const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod -buildvcs=false', GOTOOLCHAIN: 'local' };
@@ -190,21 +267,30 @@ async function buildLocked(name: BinaryName): Promise<string> {
   log(`building ${name} ${recipe.version} (cold builds take minutes; log: ${logFile})`);
   try {
     const tmpBinary = join(tmpDir, name);
+    if (recipe.download) await goModDownload(recipe.download, recipe.version, env, logFile);
+    const ldflags = recipe.ldflags?.() ?? '';
     if (recipe.wrapper) {
-      if (name === 'workflow-controller') await goModDownload('github.com/argoproj/argo-workflows/v3', versions.argo, env, logFile);
-      if (recipe.pkg.startsWith('k8s.io/kubernetes/')) await goModDownload('k8s.io/kubernetes', versions.kubernetes, env, logFile);
       const modDir = join(workRoot, `wrapper-${name}-${recipe.version}`);
       mkdirSync(modDir, { recursive: true });
-      writeFileSync(join(modDir, 'go.mod'), recipe.wrapper() + '\n');
+      let goMod = recipe.wrapper();
+      const patch = recipe.patch?.();
+      if (patch && Object.keys(patch.files).length > 0) {
+        const src = join(modDir, 'patched');
+        rmSync(src, { recursive: true, force: true });
+        cpSync(patch.dir, src, { recursive: true });
+        for (const [rel, content] of Object.entries(patch.files)) writeFileSync(join(src, rel), content);
+        goMod += `\nreplace ${patch.module} => ./patched`;
+      }
+      writeFileSync(join(modDir, 'go.mod'), goMod + '\n');
       rmSync(join(modDir, 'go.sum'), { force: true });
-      await runGo(['build', '-v', '-trimpath', '-ldflags', recipe.ldflags ?? '', '-o', tmpBinary, recipe.pkg], {
+      await runGo(['build', '-v', '-trimpath', '-ldflags', ldflags, '-o', tmpBinary, recipe.pkg], {
         cwd: modDir,
         env,
         what: `compile ${name}`,
         logFile,
       });
     } else {
-      await runGo(['install', '-v', '-trimpath', '-ldflags', recipe.ldflags ?? '', `${recipe.pkg}@${recipe.version}`], {
+      await runGo(['install', '-v', '-trimpath', '-ldflags', ldflags, `${recipe.pkg}@${recipe.version}`], {
         cwd: tmpDir,
         env: { ...env, GOBIN: tmpDir, GOFLAGS: '-buildvcs=false' },
         what: `compile ${name}`,
@@ -221,10 +307,10 @@ async function buildLocked(name: BinaryName): Promise<string> {
 }
 
 /** Builds in sequence: two cores are better spent on one compile than split across two. */
-export async function buildAll(names: BinaryName[]): Promise<void> {
-  const missing = names.filter((n) => !isBuilt(n));
-  if (missing.length > 0) log(`missing: ${missing.join(', ')}`);
-  for (const name of missing) await build(name);
+export async function buildAll(names: BinaryName[], argo?: ArgoVersion): Promise<void> {
+  const missing = names.filter((n) => !isBuilt(n, argo));
+  if (missing.length > 0) log(`missing: ${missing.join(', ')}${argo ? ` (Argo ${argo})` : ''}`);
+  for (const name of missing) await build(name, argo);
 }
 
 export const clusterBinaries: BinaryName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kwok'];
