@@ -31,11 +31,7 @@ import {
 import { adminTls, apiRequest, freshLayout, podCidr, readState, repoRoot, serviceIp, stateFile, type ClusterState, type NodeKinds } from './state.ts';
 import { realNet, realNodeComponents, realNodeName, startRealNode, stopRealNode } from './node/real-node.ts';
 import { nodeKindTaint } from './node/kubelet.ts';
-
-// Replaced by the image registry module once it lands.
-async function ensureRegistry(_s: ClusterState, _log: (l: string) => void): Promise<number> {
-  return Number(process.env.ADG_DEV_REGISTRY_PORT ?? 5999);
-}
+import { serveImages } from './images/index.ts';
 
 export { adminTls, apiRequest, readState, repoRoot, stagesFile, type ClusterState, type NodeKinds, type WebhookState } from './state.ts';
 export { realNodeName } from './node/real-node.ts';
@@ -331,7 +327,8 @@ async function startCluster(stateDir: string, o: UpOptions, log: (l: string) => 
       })(),
       (async () => {
         if (s.nodes === 'kwok') return;
-        s.registryPort = await ensureRegistry(s, log);
+        // The images the seeds, Argo's examples and the tests name, built here and served on loopback.
+        s.registryPort = (await serveImages(stateDir, { argo: [versions.argo], guard: false, log })).endpoint.port;
         writeFileSync(stateFile(stateDir), JSON.stringify(s, null, 2));
         await startRealNode(s, { registryPort: s.registryPort, taints: s.nodes === 'kwok+real' ? [nodeKindTaint('real')] : [], log });
       })(),

@@ -60,7 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const started = Date.now();
   let state: ClusterState;
   try {
-    state = await up({ stateDir, log, ...(reuse ? {} : { ownerPid: process.pid }) });
+    state = await up({ stateDir, log, nodes: 'kwok+real', ...(reuse ? {} : { ownerPid: process.pid }) });
   } catch (err) {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -5,10 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import type { ProcessSpec } from '../processes.ts';
 import { realNet, sh } from './network.ts';
 import type { NodeLayout } from './layout.ts';
+import { mirroredRegistries } from '../images/names.ts';
 
 export const pauseImage = 'registry.k8s.io/pause:3.10';
-/** The registries whose names users write; all of them resolve to the loopback registry. */
-export const mirroredRegistries = ['docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io'];
 
 const runcBinary = '/usr/sbin/runc';
 

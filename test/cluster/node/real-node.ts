@@ -108,6 +108,15 @@ export async function startRealNode(s: ClusterState, o: RealNodeOptions): Promis
   const kubelet = start(s.stateDir, kubeletSpec(s, l, o.taints));
   const proxy = start(s.stateDir, kubeProxySpec(s, l));
   await waitFor({ what: `node ${realNodeName} Ready (kubelet)`, timeoutMs: 90_000 }, () => nodeReady(s), kubelet);
+  // The TaintNodesByCondition admission plugin taints a new Node not-ready; no node-lifecycle
+  // controller runs here to lift it once the kubelet reports Ready, so the harness does, keeping the
+  // taints the node registered with.
+  const r = await apiRequest(s, `/api/v1/nodes/${realNodeName}`, {
+    method: 'PATCH',
+    body: { spec: { taints: o.taints.length > 0 ? o.taints : null } },
+    headers: { 'Content-Type': 'application/merge-patch+json' },
+  });
+  if (r.status !== 200) throw new Error(`removing the not-ready taint of node ${realNodeName}: HTTP ${r.status} ${r.body.slice(0, 300)}`);
   await waitFor({ what: 'kube-proxy running', timeoutMs: 5_000 }, async () => isRunning(proxy), proxy);
   o.log(`node ${realNodeName} Ready (${elapsed()})`);
 }
