@@ -142,6 +142,29 @@ export function innerScope(waitAfter: string): Submission {
   };
 }
 
+/** A List granting a namespace's default service account what Argo's executor does there: write task results. */
+export function executorRbac(namespace: string): Json {
+  return {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'argo-executor', namespace },
+        rules: [{ apiGroups: ['argoproj.io'], resources: ['workflowtaskresults'], verbs: ['create', 'patch'] }],
+      },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'argo-executor', namespace },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'argo-executor' },
+        subjects: [{ kind: 'ServiceAccount', name: 'default', namespace }],
+      },
+    ],
+  };
+}
+
 /** What puts a Workflow's pods on the test cluster's real node (kwok is its default node). */
 export const onRealNode = {
   nodeSelector: { 'argo-daemon-guard.io/node-kind': 'real' },
@@ -152,7 +175,7 @@ export const onRealNode = {
  * A daemon on the real node that either exits on SIGTERM or ignores it, in a Steps scope that ends
  * once a short step after it is done. Argo's stop is an exec of `argoexec kill 15 1`: the first kind
  * goes, the second stays (Argo's SIGKILL never comes once the pod is labeled completed). The pods'
- * grace is short so a leftover is due soon.
+ * grace is shorter than the default, so a leftover is due sooner.
  */
 export function signalDaemon(onTerm: 'exits' | 'ignores'): Submission {
   const trap = onTerm === 'exits' ? 'trap "echo stopping; exit 0" TERM' : 'trap "echo ignoring SIGTERM" TERM';
@@ -166,7 +189,9 @@ export function signalDaemon(onTerm: 'exits' | 'ignores'): Submission {
       spec: {
         entrypoint: 'main',
         ...onRealNode,
-        podSpecPatch: JSON.stringify({ terminationGracePeriodSeconds: 5 }),
+        // Short, but long enough for Argo's stop to arrive (its exec goes out a few seconds after the scope
+        // ends) and for the kubelet to report the container gone before grace plus margin passes.
+        podSpecPatch: JSON.stringify({ terminationGracePeriodSeconds: 15 }),
         templates: [
           { name: 'main', steps: [[{ name: 'svc', template: 'svc' }], [{ name: 'use', template: 'use' }]] },
           {
