@@ -37,6 +37,13 @@ export const argo = {
   mainContainer: 'main',
   /** Argo's own executor containers in a workload pod; the user's containers are the rest. */
   executorContainers: ['init', 'wait', 'supervisor'],
+  /**
+   * v4.0+: Argo's artifact-plugin containers, each named by a prefix and the plugin's name: an init
+   * container per input-artifact plugin, a sidecar per output-artifact plugin (log archiving included).
+   * Their images come from the controller's configuration, not from the template.
+   */
+  artifactPluginInitPrefix: 'init-artifact-',
+  artifactPluginSidecarPrefix: 'artifact-plugin-',
   /** Components that share the workflow label but run no template (agent, artifact GC). */
   nonWorkloadComponents: ['agent', 'artifact-gc'],
   kinds: {
