@@ -2,8 +2,7 @@
 // metrics endpoint; acts only while it holds the Lease, and hands it over on SIGTERM.
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { commandArgs, usageError } from '../cli/args.ts';
-import type { Command } from '../cli/main.ts';
+import { commandArgs, usageError, type Command } from '../runtime/command.ts';
 import { guard } from '../core/keys.ts';
 import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
 import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/log.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { decodeCompressedNodes, fulfilled, readNodes, readWorkflow, type WorkflowState } from './status.ts';
-import { compress, encodings, fnv32a, nodeIdOf, workflowObject, type NodeSpec } from '../leftover/fixtures/workflows.ts';
+import { compress, encodings, fnv32a, nodeIdOf, workflowObject, type NodeSpec } from '../../test/support/workflows.ts';
 
 const wf = 'daemon-step-dvbnn';
 // examples/daemon-step.yaml as Argo runs it: influx is a retried daemon, the client steps follow.

@@ -18,7 +18,7 @@ import { decide, type Verdict } from './decide.ts';
 import { readPod } from './pod.ts';
 import { reasons } from './reasons.ts';
 import { argoTemplateJson, type Json } from '../../test/fixtures/pods.ts';
-import { argoPod, clientStep, encodings, redisDaemon, workflowObject, type Encoding, type NodeSpec } from './fixtures/workflows.ts';
+import { argoPod, clientStep, encodings, redisDaemon, workflowObject, type Encoding, type NodeSpec } from '../../test/support/workflows.ts';
 
 const WF = 'prop-wf-z9x8c';
 const T0 = Date.parse('2025-03-01T10:00:00Z');

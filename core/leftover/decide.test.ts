@@ -21,7 +21,7 @@ import {
   type NodeSpec,
   type PodSpec,
   type WorkflowSpec,
-} from './fixtures/workflows.ts';
+} from '../../test/support/workflows.ts';
 
 const at = (hms: string) => new Date(`2025-03-01T${hms}Z`);
 const iso = (hms: string) => `2025-03-01T${hms}Z`;
