@@ -8,9 +8,11 @@ import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperC
 import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/log.ts';
 import { apiErrorMessage, inClusterNamespace, loadKubeConfig } from '../runtime/kube.ts';
 import { WatchedFiles } from '../runtime/watched-file.ts';
+import { globalDryRun } from '../core/leftover/act.ts';
+import { openReaperCaches } from './cache.ts';
 import { apiReaperCluster } from './cluster.ts';
 import { reuseConnections } from './keepalive.ts';
-import { ReaperController } from './controller.ts';
+import { Reconciler } from './reconcile.ts';
 import { LeaderElector, apiLeaseStore, defaultElection } from './leader.ts';
 import { createReaperMetrics, type ReaperMetrics } from './metrics.ts';
 import { CircuitBreaker, RateLimit } from './valves.ts';
@@ -61,7 +63,7 @@ async function openConfig(path: string | undefined, log: Logger, metrics: Reaper
   return { current: () => watched.current() ?? first, close: () => watched.close() };
 }
 
-function healthServer(port: number, controller: () => ReaperController | undefined, metrics: ReaperMetrics, elector: () => LeaderElector | undefined): Server {
+function healthServer(port: number, controller: () => Reconciler | undefined, metrics: ReaperMetrics, elector: () => LeaderElector | undefined): Server {
   return createServer((req, res) => {
     const send = (code: number, body: unknown, type = 'application/json') => {
       res.writeHead(code, { 'content-type': type });
@@ -131,15 +133,18 @@ export const reaperCommand: Command = {
     const kc = access.kc;
     // One keep-alive connection pool for every call instead of a TLS handshake per call (keepalive.ts).
     reuseConnections(kc);
-    let controller: ReaperController | undefined;
+    let controller: Reconciler | undefined;
     const breaker = { current: new CircuitBreaker(1, 1) };
+    const dryRunFlag = values['dry-run'] ?? false;
     let config: ConfigSource;
     try {
       config = await openConfig(values.config, log, metrics, () => {
+        // A new config closes the circuit breaker: the dry-run it forced ends unless the config asks for one.
         const c = config.current();
         breaker.current = new CircuitBreaker(c.circuitBreaker.maxReaps, c.circuitBreaker.windowSeconds * 1000);
         rate.current = new RateLimit(c.rateLimit.perMinute);
         metrics.circuitOpen.set(0);
+        metrics.dryRun.set(globalDryRun(c, { dryRunFlag, circuitOpen: false }) ? 1 : 0);
         controller?.configChanged();
       });
     } catch (err) {
@@ -149,16 +154,15 @@ export const reaperCommand: Command = {
     const initial = config.current();
     breaker.current = new CircuitBreaker(initial.circuitBreaker.maxReaps, initial.circuitBreaker.windowSeconds * 1000);
     const rate = { current: new RateLimit(initial.rateLimit.perMinute) };
-    const dryRunFlag = values['dry-run'] ?? false;
     const identity = values.identity ?? process.env.POD_NAME ?? hostname();
     const leaseNamespace = values['lease-namespace'] ?? process.env.POD_NAMESPACE ?? inClusterNamespace() ?? 'default';
     const leaseName = values['lease-name'] ?? `${guard.name}-reaper`;
     const cluster = apiReaperCluster(kc, identity);
     let elector: LeaderElector | undefined;
 
-    metrics.dryRun.set(dryRunFlag || initial.dryRun ? 1 : 0);
-    controller = new ReaperController({
-      kc,
+    metrics.dryRun.set(globalDryRun(initial, { dryRunFlag, circuitOpen: false }) ? 1 : 0);
+    controller = new Reconciler({
+      caches: (events) => openReaperCaches({ kc, log, config: initial, onRestart: (informer, cause) => metrics.watchRestarts.inc({ informer, cause }) }, events),
       log,
       metrics,
       config: () => config.current(),

@@ -255,11 +255,11 @@ function describeNode(node: NodeState): string {
 }
 
 /**
- * When a pod being deleted counts as stuck (contracts §4): its deletionTimestamp — which the API server
+ * When a pod being deleted counts as stuck: its deletionTimestamp — which the API server
  * sets to the moment of the delete plus the grace period — plus graceMargin. Null when not being deleted.
  * The reaper reports a daemon pod it deleted that is still present at this moment (DaemonStuck, reason
  * pod-stuck), and force-deletes it only with `stuck: force`.
  */
-export function stuckAt(pod: PodState, config: ReaperConfig): Date | null {
+export function stuckAt(pod: Pick<PodState, 'deletionTimestamp'>, config: ReaperConfig): Date | null {
   return pod.deletionTimestamp === undefined ? null : new Date(pod.deletionTimestamp + config.graceMarginSeconds * 1000);
 }
