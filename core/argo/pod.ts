@@ -1,6 +1,6 @@
 // Is this pod one of Argo's workload pods, and where does its template live?
-// argo-daemons.md §1: the workflow label, the node-id annotation and the Workflow owner identify a
-// workload pod; ARGO_TEMPLATE sits in init containers (legacy, v3.6–v4.x), the supervisor (v4.1
+// The workflow label, the node-id annotation and the Workflow owner identify a workload pod (Argo's
+// controller sets all three on every pod it creates); ARGO_TEMPLATE sits in init containers (legacy, v3.6–v4.x), the supervisor (v4.1
 // init-less), or every container (v3.5), and may say "offloaded" (then a ConfigMap named like the pod).
 import { argo, guard } from '../keys.ts';
 import { at, list, record, stringMap, text } from '../data.ts';

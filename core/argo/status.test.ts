@@ -21,7 +21,7 @@ function read(obj: unknown): WorkflowState {
 }
 
 describe('node ids', () => {
-  it('are <workflow>-<fnv32a(node name)>, the root node id is the workflow name (argo-daemons.md §1)', () => {
+  it('are <workflow>-<fnv32a(node name)>, the root node id is the workflow name', () => {
     expect(nodeIdOf(wf, `${wf}[0].influx(0)`)).toBe('daemon-step-dvbnn-2254877734');
     expect(nodeIdOf(wf, wf)).toBe(wf);
     expect(fnv32a('')).toBe(0x811c9dc5);

@@ -41,7 +41,7 @@ export interface Policy {
   exemptions: { namespaces?: string[]; selector?: LabelSelector; rules?: RuleName[] }[];
 }
 
-/** Enforces nothing: every rule warns, daemons live at most a day (contracts §3). */
+/** Enforces nothing: every rule warns, daemons live at most a day (safe to install on a running cluster). */
 export const defaultPolicy: Policy = {
   maxLifetime: '24h',
   defaults: { requests: {}, limits: {} },
