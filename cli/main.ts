@@ -1,9 +1,9 @@
-// argo-daemon-guard: one binary, one command per part (contracts §5). Each command lives in its own
-// module and is loaded only when asked for, so `lint` never pulls in the Kubernetes client.
-export interface Command {
-  summary: string;
-  run(argv: string[]): Promise<number>;
-}
+// argo-daemon-guard: one binary, one command per part (webhook, reaper, and the offline tools). Each
+// command lives in its own module and is loaded only when asked for, so `lint` never pulls in the
+// Kubernetes client.
+import type { Command } from '../runtime/command.ts';
+
+export type { Command };
 
 const commands: Record<string, () => Promise<Command>> = {
   webhook: async () => (await import('../webhook/main.ts')).webhookCommand,

@@ -1,6 +1,6 @@
 // Every label, annotation, env name and Kubernetes key the project reads or writes: one place.
 
-/** The guard's own names (contracts §1). */
+/** The guard's own names: users' scripts, the chart and the alerts depend on them, so they never change. */
 export const guard = {
   name: 'argo-daemon-guard',
   daemonLabel: 'argo-daemon-guard.io/daemon',
@@ -18,7 +18,7 @@ export const guard = {
   },
 } as const;
 
-/** Argo Workflows' names (argo-daemons.md §1). The webhook must never change these. */
+/** Argo Workflows' names, as its controller writes them. The webhook must never change these. */
 export const argo = {
   group: 'argoproj.io',
   version: 'v1alpha1',
@@ -62,7 +62,7 @@ export const argo = {
 
 /**
  * Test cluster only: kwok makes pods with this label Running and Ready and never completes or deletes
- * them, so tests can stage a daemon the webhook missed or a pod stuck behind a finalizer (contracts §6).
+ * them, so tests can stage a daemon the webhook missed or a pod stuck behind a finalizer.
  */
 export const testing = {
   holdLabel: 'argo-daemon-guard.io/test-hold',
