@@ -390,15 +390,23 @@ describe('installed with helm; the webhook and the reaper run with the chart\'s 
     try {
       const hookKc = await serviceAccountKubeconfig(ns, `${fullname}-uninstall`);
       expect(await allowed(sa('uninstall'), { verb: 'delete', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name: 'argo-daemon-guard' })).toBe(false);
-      const first = await runCli(['uninstall-webhooks', `--name=${fullname}`, `--kubeconfig=${hookKc}`, '--timeout=20']);
+      // Exactly the hook Job's arguments.
+      const job = objs.find((o) => o.kind === 'Job' && o.metadata.name === `${fullname}-uninstall`) as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+      const hookArgs = job.spec.template.spec.containers[0]!.args;
+      expect(hookArgs).toEqual(['uninstall-webhooks', `--name=${fullname}`, '--ignore-not-found']);
+      const first = await runCli([...hookArgs, `--kubeconfig=${hookKc}`, '--timeout=20']);
       expect(first.output).toContain(`MutatingWebhookConfiguration ${fullname}: deleted`);
       expect(first.output).toContain(`ValidatingWebhookConfiguration ${fullname}: deleted`);
       expect(first.code).toBe(0);
       await expect(adm().readMutatingWebhookConfiguration({ name: fullname })).rejects.toSatisfy((e: unknown) => apiError(e).code === 404);
       await expect(adm().readValidatingWebhookConfiguration({ name: fullname })).rejects.toSatisfy((e: unknown) => apiError(e).code === 404);
-      const again = await runCli(['uninstall-webhooks', `--name=${fullname}`, `--kubeconfig=${hookKc}`, '--timeout=20']);
+      const again = await runCli([...hookArgs, `--kubeconfig=${hookKc}`, '--timeout=20']);
       expect(again.output).toContain('already gone');
       expect(again.code).toBe(0);
+      // By hand, by release (the chart's labels): nothing left to delete is "found none", exit 1.
+      const byHand = await runCli(['uninstall-webhooks', `--release=${release}`, `--kubeconfig=${admin()}`, '--timeout=20']);
+      expect(byHand.output).toContain(`found none: no webhook configuration of release ${release}`);
+      expect(byHand.code).toBe(1);
     } finally {
       await kubectl(admin(), ['delete', '--ignore-not-found', '-f', file]);
     }
@@ -416,6 +424,11 @@ describe('installed with helm; the webhook and the reaper run with the chart\'s 
     expect(r.code).toBe(0);
     const expected = Buffer.from(secret.data['ca-bundle.crt']!).toString('base64');
     for (const [name, b] of Object.entries(await caBundles())) expect(b, name).toBe(expected);
+    // By hand, without a name: the only release's configurations, found by the chart's labels, listed as deleted.
+    const byHand = await runCli(['uninstall-webhooks', `--kubeconfig=${admin()}`, '--timeout=20']);
+    expect(byHand.output).toContain(`MutatingWebhookConfiguration ${fullname}: deleted`);
+    expect(byHand.output).toContain(`ValidatingWebhookConfiguration ${fullname}: deleted`);
+    expect(byHand.code).toBe(0);
     expect((await helm(['uninstall', release, '--namespace', ns, '--no-hooks'], { kubeconfig: admin() })).code).toBe(0);
   });
 });
