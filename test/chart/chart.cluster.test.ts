@@ -25,7 +25,7 @@ import { offloadConfigMap, redisTemplate, workflowPod } from '../fixtures/pods.t
 import { kubectl } from '../cluster/crds.ts';
 import { apiError, cluster, core, custom, kc, testNamespace, waitUntil } from '../integration/helpers.ts';
 import { chartCopy, find, helm, helmBinary, render, valuesFile, type Obj } from './helm.ts';
-import { scenarios, type Values } from './scenarios.ts';
+import { scenarios, variants, type Values } from './scenarios.ts';
 import { allowed, httpsJson, runCli, scratchFile, serviceAccountKubeconfig, startCli, stopAll, type CliProcess } from './processes.ts';
 
 const run = promisify(execFile);
@@ -95,6 +95,15 @@ describe('server-side dry-run of every rendering', () => {
     targets = [await testNamespace('adg-dry-argo'), await testNamespace('adg-dry-team')];
   });
 
+  /** A server-side dry-run apply (strict field validation) of the whole rendering: every object accepted. */
+  async function expectAccepted(name: string, values: Values) {
+    const objects = await render({ values, namespace: dryNs });
+    const file = writeObjects(`dry-run-${name}`, objects);
+    const { stdout } = await kubectl(admin(), ['apply', '--server-side', '--dry-run=server', '--field-manager=adg-chart-test', '--validate=strict', '-f', file]);
+    const applied = stdout.split('\n').filter((l) => l.includes('(server dry run)'));
+    expect(applied).toHaveLength(objects.length);
+  }
+
   const needs: Record<string, string | undefined> = {
     certManager: crdModules[0].module,
     certManagerIssuer: crdModules[0].module,
@@ -109,11 +118,16 @@ describe('server-side dry-run of every rendering', () => {
     }
     let values: Values = scenarios[name]!;
     if (name === 'namespaced') values = { namespaced: { enabled: true, namespaces: targets } };
-    const objects = await render({ values, namespace: dryNs });
-    const file = writeObjects(`dry-run-${name}`, objects);
-    const { stdout } = await kubectl(admin(), ['apply', '--server-side', '--dry-run=server', '--field-manager=adg-chart-test', '--validate=strict', '-f', file]);
-    const applied = stdout.split('\n').filter((l) => l.includes('(server dry run)'));
-    expect(applied).toHaveLength(objects.length);
+    await expectAccepted(name, values);
+  });
+
+  test.each(Object.keys(variants))('%s: every object (hooks included) is accepted by the API server', async (name) => {
+    const module = crdModules[1].module;
+    if (crdStatus[module] !== 'installed') {
+      console.warn(`skipped ${name}: the CRDs of ${module} are not available: ${crdStatus[module]}`);
+      return;
+    }
+    await expectAccepted(name, variants[name]!);
   });
 
   test('the CRDs came from their Go modules (or the reason they could not)', () => {

@@ -7,12 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { chartDir, defaultNamespace, find, helm, helmBinary, one, render, renderError, valuesFile, type Obj } from './helm.ts';
-import { caB64 } from './scenarios.ts';
+import { caB64, platform, variants } from './scenarios.ts';
 import { deadMetrics, exportedMetrics } from './metrics-usage.ts';
 
 const ns = defaultNamespace;
 const fullname = 'adg-argo-daemon-guard';
-const monitoring = { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, grafanaDashboard: { enabled: true } };
 
 type Container = { name: string; image: string; args: string[]; env: { name: string; value?: string }[]; ports?: { containerPort: number }[]; securityContext: Record<string, unknown>; volumeMounts: { name: string; mountPath: string }[] };
 type PodSpec = { serviceAccountName?: string; hostNetwork?: boolean; dnsPolicy?: string; securityContext: Record<string, unknown>; containers: Container[]; volumes: { name: string }[] };
@@ -33,34 +32,6 @@ const images = (objs: Obj[]) =>
 
 const webhookAlerts = ['ArgoDaemonGuardWebhookErrors', 'ArgoDaemonGuardWebhookUnreachable', 'ArgoDaemonGuardPolicyRejected', 'ArgoDaemonGuardCertificateExpiring'];
 
-const platform = {
-  global: { imageRegistry: 'registry.corp.example/mirror/' },
-  image: { digest: `sha256:${'a'.repeat(64)}` },
-  webhook: {
-    hostNetwork: true,
-    port: 10253,
-    serviceAccount: { create: false, name: 'corp-webhook' },
-    extraArgs: ['--extra-san=guard.corp.example'],
-    extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.corp:3128' }, { name: 'NO_PROXY', value: '.svc,10.0.0.0/8' }],
-    extraVolumes: [{ name: 'corp-ca', configMap: { name: 'corp-ca' } }],
-    extraVolumeMounts: [{ name: 'corp-ca', mountPath: '/etc/ssl/corp', readOnly: true }],
-    configurationAnnotations: { 'argocd.argoproj.io/sync-options': 'ServerSideApply=true' },
-    configurationLabels: { 'policy.corp/owner': 'platform' },
-    namespaceSelector: { matchLabels: { 'guard.corp/enabled': 'true' }, matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['system'] }] },
-    objectSelector: { matchExpressions: [{ key: 'guard.corp/exempt', operator: 'DoesNotExist' }] },
-    podDisruptionBudget: { minAvailable: null, maxUnavailable: '50%' },
-  },
-  reaper: {
-    replicas: 1,
-    serviceAccount: { create: false, name: 'corp-reaper' },
-    extraArgs: ['--dry-run'],
-    extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.corp:3128' }],
-    extraVolumes: [{ name: 'scratch', emptyDir: {} }],
-    extraVolumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
-  },
-  metrics: { ...monitoring, prometheusRule: { enabled: true, disabled: ['ArgoDaemonGuardWebhookUnreachable'] }, grafanaDashboard: { enabled: true, annotations: { grafana_folder: 'Argo' } } },
-};
-
 const openShift = ['webhook', 'reaper'].flatMap((p) => ['podSecurityContext', 'securityContext'].flatMap((sc) => ['runAsUser', 'runAsGroup'].flatMap((f) => ['--set', `${p}.${sc}.${f}=null`])));
 
 const r: Record<string, Obj[]> = {};
@@ -68,10 +39,11 @@ beforeAll(async () => {
   await helmBinary();
   const cases: Record<string, Parameters<typeof render>[0]> = {
     default: {},
-    webhookOnly: { values: { reaper: { enabled: false }, metrics: monitoring, networkPolicy: { enabled: true } } },
-    reaperOnly: { values: { webhook: { enabled: false }, metrics: monitoring, networkPolicy: { enabled: true } } },
+    webhookOnly: { values: variants.webhookOnly! },
+    reaperOnly: { values: variants.reaperOnly! },
     platform: { values: platform },
     openShift: { extraArgs: openShift },
+    openShiftFile: { values: variants.openShift! },
     certManager: { values: { certs: { mode: 'certManager' }, webhook: { configurationAnnotations: { a: 'b' } } } },
     existingSecret: { values: { certs: { mode: 'existingSecret', existingSecret: { name: 'my-tls', caBundle: caB64 } } } },
     named: { values: { webhook: { serviceAccount: { name: 'guard-webhook', annotations: { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::1:role/x' } } } } },
@@ -137,8 +109,8 @@ describe('security contexts', () => {
     });
   });
 
-  it('OpenShift: ids set to null are dropped everywhere; non-root, no escalation, no capabilities, RuntimeDefault stay', () => {
-    const objs = r.openShift!;
+  it.each(['openShift', 'openShiftFile'])('OpenShift (%s: --set or a values file): ids set to null are dropped everywhere; non-root, no escalation, no capabilities, RuntimeDefault stay', (name) => {
+    const objs = r[name]!;
     const specs = [pod(objs, 'webhook'), pod(objs, 'reaper'), testPod(objs), (one(objs, 'Job') as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec];
     for (const spec of specs) {
       expect(spec.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
