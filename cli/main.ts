@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   lint: async () => (await import('./lint.ts')).lintCommand,
   explain: async () => (await import('./explain.ts')).explainCommand,
   'uninstall-webhooks': async () => (await import('./uninstall-webhooks.ts')).uninstallWebhooksCommand,
+  'self-test': async () => (await import('./self-test.ts')).selfTestCommand,
 };
 
 function usage(): string {
@@ -22,7 +23,8 @@ function usage(): string {
     '  reaper              delete leftover daemon pods whose scope is over',
     '  lint FILE...        check Workflows and templates against the daemon policy, offline',
     '  explain --pods F    what the reaper would decide for pods on disk, and why',
-    '  uninstall-webhooks  delete the webhook configurations (the chart\'s pre-delete hook)',
+    '  uninstall-webhooks  delete a release\'s webhook configurations (the chart\'s pre-delete hook)',
+    '  self-test           check a running installation from inside the cluster (the chart\'s helm test)',
     '',
     'Run `argo-daemon-guard <command> --help` for a command\'s options.',
     'Exit codes: 0 ok, 1 an enforce finding (lint), 2 bad usage or unreadable input.',

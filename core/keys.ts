@@ -72,3 +72,10 @@ export const testing = {
 export const kube = {
   defaultTerminationGracePeriodSeconds: 30,
 } as const;
+
+/** Labels the Helm chart puts on every object it creates (the standard app.kubernetes.io set). */
+export const chart = {
+  partOfLabel: 'app.kubernetes.io/part-of',
+  instanceLabel: 'app.kubernetes.io/instance',
+  partOf: guard.name,
+} as const;
