@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeAnswer, probeReview } from '../core/admission/review.ts';
-import { tempDir, testPki } from '../webhook/test-support.ts';
+import { tempDir, testPki } from '../test/support/webhook.ts';
 
 const bin = new URL('./bin.js', import.meta.url).pathname;
 const dir = tempDir('adg-self-test-');

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { probeAnswer, probeReview } from '../core/admission/review.ts';
-import { commandArgs, usageError } from './args.ts';
+import { commandArgs, usageError } from '../runtime/command.ts';
 import type { Command } from './main.ts';
 
 const defaults = { timeoutSeconds: 30 };

@@ -5,7 +5,7 @@
 import { AdmissionregistrationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { chart } from '../core/keys.ts';
 import { apiErrorMessage, apiStatus, loadKubeConfig } from '../runtime/kube.ts';
-import { commandArgs, usageError } from './args.ts';
+import { commandArgs, usageError } from '../runtime/command.ts';
 import type { Command } from './main.ts';
 
 const defaults = { timeoutSeconds: 60 };
