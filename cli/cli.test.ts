@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { argoPod, redisDaemon, workflowObject } from '../core/leftover/fixtures/workflows.ts';
+import { argoPod, redisDaemon, workflowObject } from '../test/support/workflows.ts';
 
 const bin = new URL('./bin.js', import.meta.url).pathname;
 const seeds = new URL('../test/fixtures/seeds/', import.meta.url).pathname;

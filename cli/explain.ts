@@ -3,9 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
 import { explain, explainJson, explainText } from '../core/leftover/explain.ts';
-import { commandArgs, usageError } from './args.ts';
+import { commandArgs, usageError, type Command } from '../runtime/command.ts';
 import { readDocuments } from './documents.ts';
-import type { Command } from './main.ts';
 
 const help = `usage: argo-daemon-guard explain --pods FILE [--workflow FILE] [--config FILE] [--now T] [--first-seen T] [--json]
 

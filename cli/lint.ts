@@ -4,9 +4,8 @@ import { at, flattenDocuments } from '../core/data.ts';
 import { isWorkflowKind } from '../core/argo/workflow.ts';
 import { validateWorkflowObject } from '../core/admission/validate.ts';
 import { defaultPolicy, parsePolicy, PolicyError, type Policy } from '../core/policy/schema.ts';
-import { commandArgs, usageError } from './args.ts';
+import { commandArgs, usageError, type Command } from '../runtime/command.ts';
 import { readDocuments } from './documents.ts';
-import type { Command } from './main.ts';
 
 const help = `usage: argo-daemon-guard lint [--policy FILE] [--namespace NS] [--json] FILE...
 

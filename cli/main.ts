@@ -1,9 +1,9 @@
-// argo-daemon-guard: one binary, one command per part (contracts §5). Each command lives in its own
-// module and is loaded only when asked for, so `lint` never pulls in the Kubernetes client.
-export interface Command {
-  summary: string;
-  run(argv: string[]): Promise<number>;
-}
+// argo-daemon-guard: one binary, one command per part (webhook, reaper, and the offline tools). Each
+// command lives in its own module and is loaded only when asked for, so `lint` never pulls in the
+// Kubernetes client.
+import type { Command } from '../runtime/command.ts';
+
+export type { Command };
 
 const commands: Record<string, () => Promise<Command>> = {
   webhook: async () => (await import('../webhook/main.ts')).webhookCommand,
@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   lint: async () => (await import('./lint.ts')).lintCommand,
   explain: async () => (await import('./explain.ts')).explainCommand,
   'uninstall-webhooks': async () => (await import('./uninstall-webhooks.ts')).uninstallWebhooksCommand,
+  'self-test': async () => (await import('./self-test.ts')).selfTestCommand,
 };
 
 function usage(): string {
@@ -22,7 +23,8 @@ function usage(): string {
     '  reaper              delete leftover daemon pods whose scope is over',
     '  lint FILE...        check Workflows and templates against the daemon policy, offline',
     '  explain --pods F    what the reaper would decide for pods on disk, and why',
-    '  uninstall-webhooks  delete the webhook configurations (the chart\'s pre-delete hook)',
+    '  uninstall-webhooks  delete a release\'s webhook configurations (the chart\'s pre-delete hook)',
+    '  self-test           check a running installation from inside the cluster (the chart\'s helm test)',
     '',
     'Run `argo-daemon-guard <command> --help` for a command\'s options.',
     'Exit codes: 0 ok, 1 an enforce finding (lint), 2 bad usage or unreadable input.',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { argo, guard } from './keys.ts';
 
-describe('the names other parts and users\' scripts depend on (contracts §1)', () => {
+describe('the names other parts and users\' scripts depend on', () => {
   it('the guard\'s labels and annotations', () => {
     expect(guard.daemonLabel).toBe('argo-daemon-guard.io/daemon');
     expect(guard.workflowUidLabel).toBe('argo-daemon-guard.io/workflow-uid');
@@ -21,7 +21,7 @@ describe('the names other parts and users\' scripts depend on (contracts §1)', 
     for (const k of [guard.daemonLabel, guard.workflowUidLabel, guard.templateAnnotation, guard.lifetimeCapAnnotation]) expect(k.startsWith('argo-daemon-guard.io/')).toBe(true);
   });
 
-  it('Argo\'s names, as its controller writes them (argo-daemons.md §1)', () => {
+  it('Argo\'s names, as its controller writes them', () => {
     expect(argo.workflowLabel).toBe('workflows.argoproj.io/workflow');
     expect(argo.completedLabel).toBe('workflows.argoproj.io/completed');
     expect(argo.controllerInstanceIdLabel).toBe('workflows.argoproj.io/controller-instanceid');

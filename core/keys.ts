@@ -1,6 +1,6 @@
 // Every label, annotation, env name and Kubernetes key the project reads or writes: one place.
 
-/** The guard's own names (contracts §1). */
+/** The guard's own names: users' scripts, the chart and the alerts depend on them, so they never change. */
 export const guard = {
   name: 'argo-daemon-guard',
   daemonLabel: 'argo-daemon-guard.io/daemon',
@@ -18,7 +18,7 @@ export const guard = {
   },
 } as const;
 
-/** Argo Workflows' names (argo-daemons.md §1). The webhook must never change these. */
+/** Argo Workflows' names, as its controller writes them. The webhook must never change these. */
 export const argo = {
   group: 'argoproj.io',
   version: 'v1alpha1',
@@ -37,6 +37,13 @@ export const argo = {
   mainContainer: 'main',
   /** Argo's own executor containers in a workload pod; the user's containers are the rest. */
   executorContainers: ['init', 'wait', 'supervisor'],
+  /**
+   * v4.0+: Argo's artifact-plugin containers, each named by a prefix and the plugin's name: an init
+   * container per input-artifact plugin, a sidecar per output-artifact plugin (log archiving included).
+   * Their images come from the controller's configuration, not from the template.
+   */
+  artifactPluginInitPrefix: 'init-artifact-',
+  artifactPluginSidecarPrefix: 'artifact-plugin-',
   /** Components that share the workflow label but run no template (agent, artifact GC). */
   nonWorkloadComponents: ['agent', 'artifact-gc'],
   kinds: {
@@ -55,7 +62,7 @@ export const argo = {
 
 /**
  * Test cluster only: kwok makes pods with this label Running and Ready and never completes or deletes
- * them, so tests can stage a daemon the webhook missed or a pod stuck behind a finalizer (contracts §6).
+ * them, so tests can stage a daemon the webhook missed or a pod stuck behind a finalizer.
  */
 export const testing = {
   holdLabel: 'argo-daemon-guard.io/test-hold',
@@ -64,4 +71,11 @@ export const testing = {
 /** Kubernetes defaults the decisions depend on. */
 export const kube = {
   defaultTerminationGracePeriodSeconds: 30,
+} as const;
+
+/** Labels the Helm chart puts on every object it creates (the standard app.kubernetes.io set). */
+export const chart = {
+  partOfLabel: 'app.kubernetes.io/part-of',
+  instanceLabel: 'app.kubernetes.io/instance',
+  partOf: guard.name,
 } as const;

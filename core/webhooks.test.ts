@@ -31,7 +31,7 @@ function hook(name: string, o: WebhookOptions = base): Hook {
   return h;
 }
 
-describe('the four webhooks (contracts §2)', () => {
+describe('the four webhooks', () => {
   it('are named after the guard and split over one mutating and one validating configuration', () => {
     expect(webhookNames).toEqual({
       mutatePods: 'mutate-pods.argo-daemon-guard.io',

@@ -1,4 +1,4 @@
-// The four webhooks (contracts §2), defined once. The test cluster registers these objects and the
+// The four webhooks (mutating and validating, for pods and for Argo's templates), defined once. The test cluster registers these objects and the
 // chart renders them from the JSON this module writes (charts/argo-daemon-guard/files/webhooks.json).
 import { argo, guard } from './keys.ts';
 
@@ -42,7 +42,7 @@ function clientConfig(o: WebhookOptions, path: '/mutate' | '/validate') {
 
 /** Templates carry no instance id (only the Workflows made from them do), so they are always checked. */
 function selectors(o: WebhookOptions, objects: 'pods' | 'workflows' | 'templates') {
-  // kube-system is always excluded (contracts §2); it also keeps NotIn's values non-empty, which the API server requires.
+  // kube-system is always excluded (the cluster's own pods must never wait on the guard); it also keeps NotIn's values non-empty, which the API server requires.
   const excluded = [...new Set([...o.excludedNamespaces, 'kube-system'])];
   const namespaceSelector = { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: excluded }] };
   const expressions: { key: string; operator: string; values?: string[] }[] = [];

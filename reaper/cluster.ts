@@ -3,8 +3,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { argo, guard } from '../core/keys.ts';
-import { apiStatus } from '../runtime/kube.ts';
-import { httpStatus, kubeCall } from './informer.ts';
+import { apiStatus, kubeCall } from '../runtime/kube.ts';
 
 export interface EventTarget {
   apiVersion: string;
@@ -41,7 +40,7 @@ export function apiReaperCluster(kc: KubeConfig, reportingInstance: string): Rea
         const found = await kubeCall(kc, 'DELETE', `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds, preconditions });
         return found === undefined ? 'gone' : 'accepted';
       } catch (err) {
-        const status = httpStatus(err) ?? apiStatus(err);
+        const status = apiStatus(err);
         if (status === 404) return 'gone';
         if (status === 409) return 'conflict';
         throw err;

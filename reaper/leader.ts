@@ -1,5 +1,5 @@
 // Leader election on a coordination.k8s.io Lease, so two reaper replicas never act at once.
-// @kubernetes/client-node has no election helper (contracts §8). This follows client-go's scheme:
+// @kubernetes/client-node 2 has no election helper. This follows client-go's scheme:
 // a candidate judges expiry by when IT last saw the record change (its own clock), never by the
 // holder's renewTime, so clock skew between replicas cannot hand the lease to two at once.
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';

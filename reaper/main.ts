@@ -1,19 +1,18 @@
 // `argo-daemon-guard reaper`: config (followed as it changes), caches, the Lease, the health and
 // metrics endpoint; acts only while it holds the Lease, and hands it over on SIGTERM.
-import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
-import { commandArgs, usageError } from '../cli/args.ts';
-import type { Command } from '../cli/main.ts';
+import { commandArgs, usageError, type Command } from '../runtime/command.ts';
 import { guard } from '../core/keys.ts';
-import { defaultReaperConfig, parseReaperConfig, ReaperConfigError, type ReaperConfig } from '../core/leftover/config.ts';
-import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/log.ts';
+import { createLogger, logLevels, type LogLevel } from '../runtime/log.ts';
 import { apiErrorMessage, inClusterNamespace, loadKubeConfig } from '../runtime/kube.ts';
-import { WatchedFiles } from '../runtime/watched-file.ts';
+import { globalDryRun } from '../core/leftover/act.ts';
+import { openReaperCaches } from './cache.ts';
 import { apiReaperCluster } from './cluster.ts';
 import { reuseConnections } from './keepalive.ts';
-import { ReaperController } from './controller.ts';
+import { Reconciler } from './reconcile.ts';
 import { LeaderElector, apiLeaseStore, defaultElection } from './leader.ts';
-import { createReaperMetrics, type ReaperMetrics } from './metrics.ts';
+import { createReaperMetrics } from './metrics.ts';
+import { healthServer, openConfig, type ConfigSource } from './serve.ts';
 import { CircuitBreaker, RateLimit } from './valves.ts';
 
 export const reaperUsage = `usage: argo-daemon-guard reaper [--dry-run] [--config FILE] [--kubeconfig FILE] [options]
@@ -32,58 +31,6 @@ Only the replica holding the Lease acts.
   --log-level LEVEL       ${logLevels.join(', ')} (default info)
 
 Exit codes: 0 stopped cleanly; 2 bad usage, unreadable config or no cluster credentials.`;
-
-interface ConfigSource {
-  current(): ReaperConfig;
-  close(): void;
-}
-
-async function openConfig(path: string | undefined, log: Logger, metrics: ReaperMetrics, onChange: () => void): Promise<ConfigSource> {
-  if (!path) return { current: () => defaultReaperConfig, close: () => {} };
-  const watched = await WatchedFiles.open<ReaperConfig>({
-    paths: [path],
-    parse: ([text]) => parseReaperConfig(path, text!.toString('utf8')),
-    onLoad: (e) => {
-      metrics.configReloads.inc({ outcome: e.ok ? 'success' : 'failure' });
-      if (e.ok) {
-        log.info({ source: path, initial: e.initial, dryRun: e.value.dryRun }, 'reaper config loaded');
-        if (!e.initial) onChange();
-      } else {
-        const problems = e.error instanceof ReaperConfigError ? e.error.problems : [e.error.message];
-        log.error({ source: path, err: e.error.message, problems }, e.keptLastGood ? 'config reload failed; keeping the last good config' : 'config load failed');
-      }
-    },
-  });
-  const first = watched.current();
-  if (!first) {
-    watched.close();
-    throw new Error(watched.status().lastError ?? `cannot load ${path}`);
-  }
-  return { current: () => watched.current() ?? first, close: () => watched.close() };
-}
-
-function healthServer(port: number, controller: () => ReaperController | undefined, metrics: ReaperMetrics, elector: () => LeaderElector | undefined): Server {
-  return createServer((req, res) => {
-    const send = (code: number, body: unknown, type = 'application/json') => {
-      res.writeHead(code, { 'content-type': type });
-      res.end(typeof body === 'string' ? body : JSON.stringify(body));
-    };
-    if (req.url === '/healthz') return send(200, { ok: true });
-    if (req.url === '/readyz') {
-      const c = controller();
-      const ready = c?.ready() ?? false;
-      return send(ready ? 200 : 503, { ready, leader: elector()?.isLeader() ?? false, pods: c?.pods.size ?? 0, workflows: c?.workflows.size ?? 0 });
-    }
-    if (req.url === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => send(200, text, metrics.registry.contentType),
-        (err: Error) => send(500, { error: err.message }),
-      );
-      return;
-    }
-    send(404, { error: `no route ${req.url}` });
-  });
-}
 
 export const reaperCommand: Command = {
   summary: 'delete leftover daemon pods whose scope is over',
@@ -132,16 +79,19 @@ export const reaperCommand: Command = {
     const kc = access.kc;
     // One keep-alive connection pool for every call instead of a TLS handshake per call (keepalive.ts).
     reuseConnections(kc);
-    let controller: ReaperController | undefined;
+    let reconciler: Reconciler | undefined;
     const breaker = { current: new CircuitBreaker(1, 1) };
+    const dryRunFlag = values['dry-run'] ?? false;
     let config: ConfigSource;
     try {
       config = await openConfig(values.config, log, metrics, () => {
+        // A new config closes the circuit breaker: the dry-run it forced ends unless the config asks for one.
         const c = config.current();
         breaker.current = new CircuitBreaker(c.circuitBreaker.maxReaps, c.circuitBreaker.windowSeconds * 1000);
         rate.current = new RateLimit(c.rateLimit.perMinute);
         metrics.circuitOpen.set(0);
-        controller?.configChanged();
+        metrics.dryRun.set(globalDryRun(c, { dryRunFlag, circuitOpen: false }) ? 1 : 0);
+        reconciler?.configChanged();
       });
     } catch (err) {
       process.stderr.write(`reaper: ${(err as Error).message}\n`);
@@ -150,16 +100,15 @@ export const reaperCommand: Command = {
     const initial = config.current();
     breaker.current = new CircuitBreaker(initial.circuitBreaker.maxReaps, initial.circuitBreaker.windowSeconds * 1000);
     const rate = { current: new RateLimit(initial.rateLimit.perMinute) };
-    const dryRunFlag = values['dry-run'] ?? false;
     const identity = values.identity ?? process.env.POD_NAME ?? hostname();
     const leaseNamespace = values['lease-namespace'] ?? process.env.POD_NAMESPACE ?? inClusterNamespace() ?? 'default';
     const leaseName = values['lease-name'] ?? `${guard.name}-reaper`;
     const cluster = apiReaperCluster(kc, identity);
     let elector: LeaderElector | undefined;
 
-    metrics.dryRun.set(dryRunFlag || initial.dryRun ? 1 : 0);
-    controller = new ReaperController({
-      kc,
+    metrics.dryRun.set(globalDryRun(initial, { dryRunFlag, circuitOpen: false }) ? 1 : 0);
+    reconciler = new Reconciler({
+      caches: (events) => openReaperCaches({ kc, log, config: initial, onRestart: (informer, cause) => metrics.watchRestarts.inc({ informer, cause }) }, events),
       log,
       metrics,
       config: () => config.current(),
@@ -189,12 +138,12 @@ export const reaperCommand: Command = {
       },
     });
 
-    const server = healthServer(port, () => controller, metrics, () => elector);
+    const server = healthServer(port, () => reconciler, metrics, () => elector);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, resolve));
     log.info({ port: (server.address() as { port: number }).port, dryRun: dryRunFlag || initial.dryRun, identity }, 'reaper health endpoint listening');
 
-    await controller.start();
-    if (!controller.ready()) log.error('first list failed; retrying in the background, deciding nothing until the caches are in');
+    await reconciler.start();
+    if (!reconciler.ready()) log.error('first list failed; retrying in the background, deciding nothing until the caches are in');
 
     elector = new LeaderElector(
       {
@@ -202,8 +151,8 @@ export const reaperCommand: Command = {
         name: leaseName,
         identity,
         ...defaultElection,
-        onStartedLeading: () => controller!.setLeading(true),
-        onStoppedLeading: () => controller!.setLeading(false),
+        onStartedLeading: () => reconciler!.setLeading(true),
+        onStoppedLeading: () => reconciler!.setLeading(false),
       },
       apiLeaseStore(kc),
       log,
@@ -215,9 +164,9 @@ export const reaperCommand: Command = {
       process.once('SIGINT', () => resolve('SIGINT'));
     });
     log.info({ signal }, 'shutting down: handing over the lease');
-    controller.setLeading(false);
+    reconciler.setLeading(false);
     await elector.release();
-    controller.stop();
+    reconciler.stop();
     config.close();
     await new Promise<void>((r) => server.close(() => r()));
     log.info('reaper stopped');

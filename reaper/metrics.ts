@@ -30,7 +30,7 @@ export function createReaperMetrics(opts: { defaultMetrics?: boolean } = {}) {
     leader: new Gauge({ name: `${p}leader`, help: '1 while this replica holds the reaper Lease', registers }),
     circuitOpen: new Gauge({ name: `${p}circuit_open`, help: '1 while the circuit breaker holds the reaper in dry-run', registers }),
     dryRun: new Gauge({ name: `${p}dry_run`, help: '1 while the reaper is in global dry-run (config, flag or circuit breaker)', registers }),
-    watchRestarts: new Counter({ name: `${p}watch_restarts_total`, help: 'List/watch restarts by informer and cause (error, silent, expired)', labelNames: ['informer', 'cause'] as const, registers }),
+    watchRestarts: new Counter({ name: `${p}watch_restarts_total`, help: 'List/watch restarts by informer and cause (resync, error, silent, expired); each retry after a failed list counts', labelNames: ['informer', 'cause'] as const, registers }),
     cached: new Gauge({ name: `${p}cached_objects`, help: 'Objects held in memory, by informer', labelNames: ['informer'] as const, registers }),
     configReloads: new Counter({ name: `${p}config_reload_total`, help: 'Config file reloads by outcome', labelNames: ['outcome'] as const, registers }),
   };

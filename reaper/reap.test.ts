@@ -6,7 +6,7 @@ import { readWorkflow } from '../core/argo/status.ts';
 import { reaperConfig, type ReaperConfigFile } from '../core/leftover/config.ts';
 import { decide } from '../core/leftover/decide.ts';
 import { readPod } from '../core/leftover/pod.ts';
-import { argoPod, redisDaemon, workflowObject, type WorkflowSpec } from '../core/leftover/fixtures/workflows.ts';
+import { argoPod, redisDaemon, workflowObject, type WorkflowSpec } from '../test/support/workflows.ts';
 import type { DeleteResult, EventTarget, ReaperCluster } from './cluster.ts';
 import { createReaperMetrics } from './metrics.ts';
 import { reapLeftover, type ReapDeps } from './reap.ts';

@@ -5,7 +5,8 @@
 import type { Logger } from 'pino';
 import { argo, guard } from '../core/keys.ts';
 import { readWorkflow } from '../core/argo/status.ts';
-import { isDryRun, type ReaperConfig } from '../core/leftover/config.ts';
+import { act, afterDelete, verifyUntil, type Valves } from '../core/leftover/act.ts';
+import type { ReaperConfig } from '../core/leftover/config.ts';
 import { decide, type FirstSeen, type Verdict } from '../core/leftover/decide.ts';
 import { readPod, type PodState } from '../core/leftover/pod.ts';
 import { apiErrorMessage } from '../runtime/kube.ts';
@@ -121,13 +122,15 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
     }
   };
 
+  const valves = (rate: Valves['rate']): Valves => ({ dryRunFlag: deps.dryRunFlag, circuitOpen: deps.breaker.tripped, rate });
+  const free = (): Valves['rate'] => deps.rate.peek?.(deps.now()) ?? { ok: true };
+  const next = (rate: Valves['rate']) => act({ verdict, config, valves: valves(rate), earlier: {} });
+
   try {
     // No slot free, and this would be a real delete: wait for one before reading anything, so pods held
     // back by the rate limit cost the API server nothing until their turn (the slot is taken below).
-    if (!(deps.dryRunFlag || config.dryRun || isDryRun(config, cached.namespace) || deps.breaker.tripped)) {
-      const free = deps.rate.peek?.(deps.now());
-      if (free && !free.ok) return { outcome: 'rate-limited', retryAt: free.retryAt, verdict };
-    }
+    const first = next(free());
+    if (first.kind === 'nothing' && first.why === 'rate-limited') return { outcome: 'rate-limited', retryAt: first.retryAt!, verdict };
     // Act on what the API server says now, not on what the caches said. The Workflow is always read
     // fresh. The pod is the cache's copy when the caller has one: the delete then carries its
     // resourceVersion, so it succeeds only on exactly the pod decided on, and a pod that changed since
@@ -160,12 +163,13 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       }
 
       const message = `${guard.name}: ${verdict.detail}`;
-      const dryRun = deps.dryRunFlag || config.dryRun || isDryRun(config, current.namespace) || deps.breaker.tripped;
-      if (dryRun) {
+      const step = next(slotTaken ? { ok: true } : free());
+      if (step.kind === 'would-reap') {
         audit('would-reap', 'none', { dryRun: true, circuitOpen: deps.breaker.tripped });
         await events('Normal', guard.eventReason.wouldReap, `would delete leftover daemon pod ${current.name} (dry-run): ${message}`);
         return { outcome: 'would-reap', verdict };
       }
+      if (step.kind === 'nothing' && step.why === 'rate-limited') return { outcome: 'rate-limited', retryAt: step.retryAt!, verdict };
       if (!slotTaken) {
         const slot = deps.rate.take(deps.now());
         if (!slot.ok) return { outcome: 'rate-limited', retryAt: slot.retryAt, verdict };
@@ -192,9 +196,10 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
     const message = `${guard.name}: ${verdict.detail}`;
     const grace = pod.terminationGracePeriodSeconds;
     deps.onDeleteAccepted?.();
-    // Stuck means still present past its grace plus the margin (the config's graceMargin).
-    const lingerSeconds = grace + config.graceMarginSeconds;
-    if (await waitGone(deps, pod, deps.now() + lingerSeconds * 1000)) {
+    const deleted = { at: deps.now(), gracePeriodSeconds: grace };
+    const until = verifyUntil(deleted, config);
+    const after = afterDelete(deleted, { verified: (await waitGone(deps, pod, until)) ? 'gone' : 'still-present' }, config);
+    if (after.kind === 'nothing') {
       const eligibleAt = verdict.notBefore?.getTime();
       if (eligibleAt !== undefined) deps.metrics.reapLatency.observe(Math.max(0, deps.now() - eligibleAt) / 1000);
       audit('deleted', 'delete', { gracePeriodSeconds: grace });
@@ -202,15 +207,16 @@ export async function reapLeftover(cached: Verdict, firstSeen: FirstSeen, deps: 
       return { outcome: 'deleted', verdict };
     }
 
-    await events('Warning', guard.eventReason.stuck, `daemon pod ${pod.name} is still present ${lingerSeconds}s after its delete (finalizers, or an unreachable node)`);
-    if (config.stuck === 'force') {
+    if (after.kind === 'verify') throw new Error('a verified delete cannot need verifying again');
+    await events('Warning', guard.eventReason.stuck, `daemon pod ${pod.name} is still present ${after.lingerSeconds}s after its delete (finalizers, or an unreachable node)`);
+    if (after.kind === 'force') {
       const forced = await deps.cluster.deletePod(pod.namespace, pod.name, pod.uid, 0);
       if (forced !== 'accepted' || (await waitGone(deps, pod, deps.now() + 10_000))) {
         audit('forced', 'force-delete');
         return { outcome: 'forced', verdict };
       }
     }
-    audit('stuck', config.stuck === 'force' ? 'force-delete' : 'delete', { gracePeriodSeconds: grace });
+    audit('stuck', after.kind === 'force' ? 'force-delete' : 'delete', { gracePeriodSeconds: grace });
     return { outcome: 'stuck', verdict };
   } catch (err) {
     audit('error', 'delete', { err: apiErrorMessage(err) });

@@ -1,5 +1,5 @@
-// The reaper's safety valves (contracts §4): a rate limit on deletions and a circuit breaker that
-// turns the reaper to dry-run when deletions come faster than any real cleanup should.
+// The reaper's safety valves: a rate limit on deletions and a circuit breaker that turns the reaper
+// to dry-run when deletions come faster than any real cleanup should.
 // Time is passed in, so the same code runs under the controller's clock and the tests'.
 
 /** At most `perMinute` deletions in any rolling minute. */
@@ -34,8 +34,8 @@ export class RateLimit {
 
 /**
  * Trips when more than `maxReaps` deletions fall inside `windowMs`. Once tripped it stays tripped
- * (the reaper runs in dry-run) until reset: by a restart or a change of the config file, so a
- * person looks at what happened before deletions resume.
+ * (the reaper runs in dry-run): a restart or a change of the config file replaces it with a new one,
+ * so a person looks at what happened before deletions resume.
  */
 export class CircuitBreaker {
   private readonly stamps: number[] = [];
@@ -52,10 +52,6 @@ export class CircuitBreaker {
     return this.trippedAt !== undefined;
   }
 
-  get trippedSince(): number | undefined {
-    return this.trippedAt;
-  }
-
   /** May one more deletion happen now? Counting it is part of asking, so the check is race-free. */
   admit(now: number): boolean {
     if (this.trippedAt !== undefined) return false;
@@ -66,10 +62,5 @@ export class CircuitBreaker {
     }
     this.stamps.push(now);
     return true;
-  }
-
-  reset(): void {
-    this.trippedAt = undefined;
-    this.stamps.length = 0;
   }
 }

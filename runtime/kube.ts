@@ -1,7 +1,10 @@
-// Cluster credentials and the few helpers every caller of @kubernetes/client-node 2.0.1 needs.
-// Only the shells import this module; the core never talks to the API server.
+// Cluster credentials, the one plain HTTP client to the API server, and the helpers every caller of
+// @kubernetes/client-node 2.0.1 needs. Only the shells import this module; the core never talks to the
+// API server.
 import { existsSync, readFileSync } from 'node:fs';
 import { ApiException, KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
+import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { fetch } from 'undici';
 
 const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -55,9 +58,57 @@ export function withSignal(signal: AbortSignal): ConfigurationOptions {
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
-/** The HTTP status of a failed API call, if it got that far. */
+/** A failed kubeFetch: the request, the status, and the start of the API server's answer. */
+export class KubeHttpError extends Error {
+  readonly statusCode: number;
+  constructor(method: string, path: string, statusCode: number, body: string) {
+    super(`${method} ${path}: HTTP ${statusCode} ${body}`);
+    this.statusCode = statusCode;
+  }
+}
+
+/**
+ * One request to the API server with the kubeconfig's credentials, answered as the raw response: the
+ * callers that read big lists and watches stream its body, where the generated client would build a
+ * typed model of every object. A status other than 2xx throws an error that apiStatus reads.
+ */
+export async function kubeFetch(kc: KubeConfig, path: string, query: Record<string, string>, signal?: AbortSignal, o: { method?: 'GET' | 'DELETE'; body?: unknown } = {}) {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(cluster.server + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const method = o.method ?? 'GET';
+  const ctx = new RequestContext(url.toString(), method === 'GET' ? HttpMethod.GET : HttpMethod.DELETE);
+  await kc.applySecurityAuthentication(ctx);
+  const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, {
+    method,
+    headers,
+    dispatcher: ctx.getDispatcher() as never,
+    signal: signal ?? null,
+    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
+  if (!res.ok) {
+    throw new KubeHttpError(method, path, res.status, (await res.text()).slice(0, 200));
+  }
+  return res;
+}
+
+/** A call that is not a list or a watch: its JSON answer, or undefined for a 404. */
+export async function kubeCall(kc: KubeConfig, method: 'GET' | 'DELETE', path: string, body?: unknown): Promise<unknown | undefined> {
+  try {
+    return JSON.parse(await (await kubeFetch(kc, path, {}, undefined, { method, body })).text());
+  } catch (err) {
+    if (apiStatus(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/** The HTTP status of a failed API call (generated client or kubeFetch), if it got that far. */
 export function apiStatus(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
+  if (err instanceof ApiException) return err.code;
+  return err instanceof KubeHttpError ? err.statusCode : undefined;
 }
 
 /** A short description of a failed API call for logs: status and the API server's message. */

@@ -2,6 +2,7 @@
 //   charts/argo-daemon-guard/files/webhooks.json   the four webhooks (core/webhooks.ts) with placeholders
 //   charts/argo-daemon-guard/values.schema.json    the values schema (scripts/chart-values-schema.ts,
 //                                                  embedding the policy and reaper-config schemas)
+//   charts/argo-daemon-guard/files/grafana-dashboard.json  the dashboard (scripts/chart-dashboard.ts)
 //   charts/argo-daemon-guard/README.md             the values table between its markers
 // Run: `npm run chart:generate` (or `--check`: exit 1 when a committed file differs, nothing written).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration, type FailurePolicy, type WebhookOptions } from '../core/webhooks.ts';
 import { valuesSchema } from './chart-values-schema.ts';
+import { grafanaDashboard } from './chart-dashboard.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const chartDir = join(repoRoot, 'charts', 'argo-daemon-guard');
@@ -118,6 +120,7 @@ export function generatedFiles(): Map<string, string> {
   const files = new Map<string, string>();
   files.set('charts/argo-daemon-guard/files/webhooks.json', json(webhooksDocument()));
   files.set('charts/argo-daemon-guard/values.schema.json', json(valuesSchema()));
+  files.set('charts/argo-daemon-guard/files/grafana-dashboard.json', json(grafanaDashboard()));
   const values = parseYaml(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as unknown;
   const readme = readFileSync(join(chartDir, 'README.md'), 'utf8');
   files.set('charts/argo-daemon-guard/README.md', withTable(readme, valuesTable(values)));

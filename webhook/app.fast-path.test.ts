@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhook, type RunningWebhook } from './main.ts';
-import { captureLogger, daemonPod, podReview, tempDir, testPki, type TestPki } from './test-support.ts';
+import { captureLogger, daemonPod, podReview, tempDir, testPki, type TestPki } from '../test/support/webhook.ts';
 
 let wh: RunningWebhook;
 let pki: TestPki;

@@ -23,7 +23,7 @@ import {
   testPki,
   workflowUid,
   type TestPki,
-} from './test-support.ts';
+} from '../test/support/webhook.ts';
 
 const running: RunningWebhook[] = [];
 afterEach(async () => {

@@ -11,7 +11,7 @@ import { createMetrics } from './metrics.ts';
 import type { ConfigMapReader } from './offloaded.ts';
 import { listen, type RunningServer } from './server.ts';
 import { ServingTls } from './tls/reloading.ts';
-import { daemonPod, httpsRequest, influxTemplate, testPki, type TestPki } from './test-support.ts';
+import { daemonPod, httpsRequest, influxTemplate, testPki, type TestPki } from '../test/support/webhook.ts';
 
 const strict = parsePolicy(
   'strict',

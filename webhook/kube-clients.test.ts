@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadKubeConfig } from '../runtime/kube.ts';
 import { kubeConfigMapReader, readOffloadedTemplate } from './offloaded.ts';
 import { kubeSecretClient, kubeWebhookConfigClient } from './tls/self-managed.ts';
-import { tempDir } from './test-support.ts';
+import { tempDir } from '../test/support/webhook.ts';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { parseWebhookArgs } from './main.ts';
-import { httpsRequest, tempDir, testPki } from './test-support.ts';
+import { httpsRequest, tempDir, testPki } from '../test/support/webhook.ts';
 
 const cli = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 

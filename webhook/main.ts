@@ -1,7 +1,7 @@
 // `argo-daemon-guard webhook`: wires the policy, the serving certificate, the cluster client and the
 // HTTPS server together, then waits for SIGTERM/SIGINT and shuts down gracefully.
 import { parseArgs } from 'node:util';
-import type { Command } from '../cli/main.ts';
+import type { Command } from '../runtime/command.ts';
 import { PolicyError } from '../core/policy/schema.ts';
 import { createLogger, logLevels, type LogLevel, type Logger } from '../runtime/log.ts';
 import { apiErrorMessage, apiStatus, inClusterNamespace, loadKubeConfig, type KubeAccess } from '../runtime/kube.ts';

@@ -1,4 +1,4 @@
-// An offloaded ARGO_TEMPLATE lives in a ConfigMap named like the pod (argo-daemons.md §1); Argo
+// An offloaded ARGO_TEMPLATE lives in a ConfigMap named like the pod; Argo
 // creates it before the pod, so one GET during admission finds it. The read is bounded well inside
 // the webhook's own timeout: a slow API server makes the pod "unknown" (admitted unlabeled), never a
 // timed-out webhook call.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WatchedFiles, type LoadEvent } from '../runtime/watched-file.ts';
 import { startWebhook, StartupError, type RunningWebhook } from './main.ts';
-import { captureLogger, daemonPod, eventually, httpsRequest, podReview, sample, tempDir, testPki } from './test-support.ts';
+import { captureLogger, daemonPod, eventually, httpsRequest, podReview, sample, tempDir, testPki } from '../test/support/webhook.ts';
 
 const running: RunningWebhook[] = [];
 const watchers: WatchedFiles<unknown>[] = [];

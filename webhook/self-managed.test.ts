@@ -20,7 +20,7 @@ import {
   type WebhookConfigClient,
   type WebhookConfigKind,
 } from './tls/self-managed.ts';
-import { captureLogger, httpsRequest } from './test-support.ts';
+import { captureLogger, httpsRequest } from '../test/support/webhook.ts';
 
 const ns = 'guard';
 const dnsNames = serviceDnsNames('argo-daemon-guard-webhook', ns);

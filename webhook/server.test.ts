@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen, type RunningServer } from './server.ts';
 import { ServingTls } from './tls/reloading.ts';
-import { captureLogger, testPki } from './test-support.ts';
+import { captureLogger, testPki } from '../test/support/webhook.ts';
 
 const running: RunningServer[] = [];
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startWebhook, StartupError, type RunningWebhook } from './main.ts';
 import { checkPair } from './tls/reloading.ts';
 import { createCA, issueServingCert, type KeyPairPem } from './tls/pki.ts';
-import { captureLogger, daemonPod, eventually, httpsRequest, podReview, sample, tempDir, testPki } from './test-support.ts';
+import { captureLogger, daemonPod, eventually, httpsRequest, podReview, sample, tempDir, testPki } from '../test/support/webhook.ts';
 
 const running: RunningWebhook[] = [];
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { fetchText } from '../../test/cluster/kubeconfig.ts';
 import { freePort } from '../../test/cluster/ports.ts';
 import { logFileOf, start, stop, waitFor, type ProcessRecord } from '../../test/cluster/processes.ts';
 import { repoRoot } from '../../test/cluster/state.ts';
-import { testPki } from '../../webhook/test-support.ts';
+import { testPki } from '../../test/support/webhook.ts';
 
 export interface Certs {
   caPem: string;

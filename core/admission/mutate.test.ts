@@ -62,7 +62,7 @@ function kafkaPod(layout: Layout, over: Partial<Parameters<typeof workflowPod>[0
   return workflowPod({ workflow: 'stack-x7k2p', namespace: 'ci', workflowUid: '3e1f0c2a-6b7d-4e59-8a1b-2c3d4e5f6a7b', nodeName: 'stack-x7k2p[0].kafka', template: kafkaTemplate, layout, ...over });
 }
 
-describe('mutatePod: a daemon pod is labeled (contracts §1)', () => {
+describe('mutatePod: a daemon pod is labeled', () => {
   for (const layout of layouts) {
     it(`${layout}: the redis seed's daemon gets the daemon label, the workflow-uid label from its owner, the template and lifetime-cap annotations, and the 24h deadline`, () => {
       const pod = redisDaemonPod(layout);

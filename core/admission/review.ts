@@ -168,3 +168,36 @@ export function reviewOf(response: AdmissionResponse): AdmissionReview {
 export function malformedReview(uid: string, reason: string): AdmissionReview {
   return reviewOf({ uid, allowed: true, warnings: [`argo-daemon-guard: request not checked: ${reason}`], auditAnnotations: { decision: 'unknown', reason: reason.slice(0, 256) } });
 }
+
+/**
+ * A harmless AdmissionReview to prove a running webhook answers: a Workflow with no daemon, sent as a
+ * dry run (not counted in the metrics), to the validate endpoint.
+ */
+export function probeReview(uid: string): unknown {
+  const workflow = { apiVersion: argo.apiVersion, kind: argo.kinds.workflow, metadata: { name: 'argo-daemon-guard-self-test', namespace: 'default' }, spec: { entrypoint: 'main', templates: [{ name: 'main', container: { image: 'busybox' } }] } };
+  return {
+    apiVersion: admissionApiVersion,
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: argo.group, version: argo.version, kind: argo.kinds.workflow },
+      resource: { group: argo.group, version: argo.version, resource: argo.resources.workflows },
+      namespace: 'default',
+      name: workflow.metadata.name,
+      operation: 'CREATE',
+      dryRun: true,
+      object: workflow,
+    },
+  };
+}
+
+/** Whether an answer to probeReview(uid) is the well-formed AdmissionReview the API server needs. */
+export function probeAnswer(uid: string, status: number, body: unknown): { ok: true; allowed: boolean } | { ok: false; reason: string } {
+  if (status !== 200) return { ok: false, reason: `HTTP ${status}, expected 200` };
+  if (at(body, 'apiVersion') !== admissionApiVersion || at(body, 'kind') !== 'AdmissionReview') return { ok: false, reason: `not an ${admissionApiVersion} AdmissionReview: ${preview(body)}` };
+  const answered = at(body, 'response', 'uid');
+  if (answered !== uid) return { ok: false, reason: `response.uid is ${preview(answered)}, expected ${uid}` };
+  const allowed = at(body, 'response', 'allowed');
+  if (typeof allowed !== 'boolean') return { ok: false, reason: `response.allowed is ${preview(allowed)}, expected true or false` };
+  return { ok: true, allowed };
+}

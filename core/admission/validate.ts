@@ -1,7 +1,7 @@
 // The policy applied to daemon templates at submission (Workflow, WorkflowTemplate,
 // ClusterWorkflowTemplate, CronWorkflow) and again to daemon pods at creation, as a backstop.
-import { argo } from '../keys.ts';
 import { at, bool, list, stringMap, text } from '../data.ts';
+import { isArgoContainer } from '../argo/pod.ts';
 import { containerView, hostPathVolumes, type ContainerView } from '../argo/template.ts';
 import { readWorkflowObject, type WorkflowObjectView } from '../argo/workflow.ts';
 import { checkDaemon, checkDaemonCount, type DaemonSubject, type Finding } from '../policy/rules.ts';
@@ -60,12 +60,12 @@ export function validateWorkflowObject(obj: unknown, namespace: string, p: Polic
 /** The daemon as the pod will run it: the pod's own containers and settings, not the template's. */
 export function podSubject(pod: unknown, d: Extract<PodDaemon, { kind: 'daemon' }>): DaemonSubject {
   const services = new Set(serviceContainerNames(d));
-  const executor: readonly string[] = argo.executorContainers;
+  const declared = new Set(d.template.containers.map((c) => c.name));
   const containers: ContainerView[] = [];
   for (const [field, role] of [['containers', 'sidecar'], ['initContainers', 'init']] as const) {
     for (const raw of list(at(pod, 'spec', field))) {
       const name = text(at(raw, 'name')) ?? '';
-      if (executor.includes(name)) continue;
+      if (isArgoContainer(name, declared)) continue;
       // A container without a (string) name is still checked, named by its role in messages.
       containers.push(containerView(raw, field === 'containers' && services.has(name) ? 'service' : role, name || role));
     }

@@ -27,7 +27,7 @@ function workload(pod: unknown): PodFacts {
   return cls.pod;
 }
 
-describe('Argo node ids and pod names (fixtures follow argo-daemons.md §1)', () => {
+describe('Argo node ids and pod names (as the controller names them)', () => {
   it('hashes the node name with FNV-1a 32: daemon-step-dvbnn[0].influx(0) → daemon-step-dvbnn-2254877734', () => {
     expect(fnv32a('daemon-step-dvbnn[0].influx(0)')).toBe(2254877734);
     expect(nodeIdOf('daemon-step-dvbnn', 'daemon-step-dvbnn[0].influx(0)')).toBe('daemon-step-dvbnn-2254877734');

@@ -1,7 +1,8 @@
 // Is this pod one of Argo's workload pods, and where does its template live?
-// argo-daemons.md §1: the workflow label, the node-id annotation and the Workflow owner identify a
-// workload pod; ARGO_TEMPLATE sits in init containers (legacy, v3.6–v4.x), the supervisor (v4.1
-// init-less), or every container (v3.5), and may say "offloaded" (then a ConfigMap named like the pod).
+// Argo's workflow label, its node-id annotation and the Workflow owner identify a workload pod.
+// ARGO_TEMPLATE sits in every init container (v3.6 through v4.0: `init`, v4's `init-artifact-*` and the
+// user's), in the `supervisor` container (the init-less layout of v4.1), or in every container (v3.5);
+// it may say "offloaded", and then the JSON is in the ConfigMap named like the pod.
 import { argo, guard } from '../keys.ts';
 import { at, list, record, stringMap, text } from '../data.ts';
 
@@ -133,6 +134,18 @@ export function classifyPod(pod: unknown): PodClass {
       template: templateIn(inits, mains, name),
     },
   };
+}
+
+/**
+ * Is the pod's container `name` one Argo adds rather than one of the template's? The executor
+ * containers always are. Artifact-plugin containers (v4.0+) are recognised by their prefix, but only
+ * when the template declares no container of that name: a user's sidecar does not stop being checked
+ * because its name looks like Argo's.
+ */
+export function isArgoContainer(name: string, declared: ReadonlySet<string>): boolean {
+  if ((argo.executorContainers as readonly string[]).includes(name)) return true;
+  if (declared.has(name)) return false;
+  return name.startsWith(argo.artifactPluginInitPrefix) || name.startsWith(argo.artifactPluginSidecarPrefix);
 }
 
 /** The uid of the Workflow a pod belongs to: owner first, then the guard's label, then Argo's env var. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { decodeCompressedNodes, fulfilled, readNodes, readWorkflow, type WorkflowState } from './status.ts';
-import { compress, encodings, fnv32a, nodeIdOf, workflowObject, type NodeSpec } from '../leftover/fixtures/workflows.ts';
+import { compress, encodings, fnv32a, nodeIdOf, workflowObject, type NodeSpec } from '../../test/support/workflows.ts';
 
 const wf = 'daemon-step-dvbnn';
 // examples/daemon-step.yaml as Argo runs it: influx is a retried daemon, the client steps follow.
@@ -21,7 +21,7 @@ function read(obj: unknown): WorkflowState {
 }
 
 describe('node ids', () => {
-  it('are <workflow>-<fnv32a(node name)>, the root node id is the workflow name (argo-daemons.md §1)', () => {
+  it('are <workflow>-<fnv32a(node name)>, the root node id is the workflow name', () => {
     expect(nodeIdOf(wf, `${wf}[0].influx(0)`)).toBe('daemon-step-dvbnn-2254877734');
     expect(nodeIdOf(wf, wf)).toBe(wf);
     expect(fnv32a('')).toBe(0x811c9dc5);

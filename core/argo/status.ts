@@ -1,4 +1,4 @@
-// A Workflow object reduced to what the reaper's decisions read (argo-daemons.md §2–§3): who it is,
+// A Workflow object reduced to what the reaper's decisions read: who it is,
 // whether it is complete or being deleted, and its node map — from status.nodes, or decoded from
 // status.compressedNodes (base64 of gzip / zstd / brotli JSON), or "offloaded" when Argo keeps the
 // nodes in its SQL database. Never throws: a malformed object or an undecodable node map is a reason.
@@ -11,7 +11,7 @@
 //   - every other type (StepGroup, TaskGroup, Retry, Container, Skipped, Suspend, HTTP, Plugin) is
 //     dropped: no pod's node-id names one, and no boundaryID points at one.
 // A Pod node's finishedAt is deliberately NOT kept: for a daemon it is the moment it became ready,
-// and using it to decide that a daemon ended is the mistake §2 warns about.
+// and taking it as the moment a daemon ended would reap live daemons.
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
 import { argo } from '../keys.ts';
 import { at, preview, record, stringMap, text } from '../data.ts';

@@ -1,4 +1,4 @@
-// The one definition of the reaper's configuration (contracts §4, §5): its JSON Schema (used by the
+// The one definition of the reaper's configuration: its JSON Schema (used by the
 // loader here and by the chart), its TypeScript shape, and its defaults. The reaper reloads the file
 // at run time (dry-run can be switched without a restart), and `explain --config` reads the same file
 // so its notBefore matches what the reaper would do.

@@ -1,6 +1,6 @@
 // Property test: random workflows with nested Steps/DAG scopes, an optional exit handler and daemons
 // (some retried, some directly under the workflow), driven through random histories of what Argo's
-// controller does and what goes wrong (argo-daemons.md §3–§4, §7): daemons start and become ready;
+// controller does and what goes wrong: daemons start and become ready;
 // scopes end cleanly (killDaemonedChildren) or through an error return; the kill is lost or works;
 // stop/terminate; the workflow completes, is deleted, deleted with --cascade=orphan, or replaced by a
 // run of the same name; pods are recreated or already terminating; nodes vanish; the status is
@@ -9,7 +9,7 @@
 // The oracle below is written from the facts, independently of decide.ts:
 //   - a live daemon (daemoned node, live boundary, its own run Running and not deleting) and a
 //     non-daemon are never reaped;
-//   - every leftover (§4 definition) is `wait` or `reap`, and `reap` once past Argo's grace.
+//   - every leftover (as decide.ts defines it) is `wait` or `reap`, and `reap` once past Argo's grace.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readWorkflow } from '../argo/status.ts';
@@ -18,7 +18,7 @@ import { decide, type Verdict } from './decide.ts';
 import { readPod } from './pod.ts';
 import { reasons } from './reasons.ts';
 import { argoTemplateJson, type Json } from '../../test/fixtures/pods.ts';
-import { argoPod, clientStep, encodings, redisDaemon, workflowObject, type Encoding, type NodeSpec } from './fixtures/workflows.ts';
+import { argoPod, clientStep, encodings, redisDaemon, workflowObject, type Encoding, type NodeSpec } from '../../test/support/workflows.ts';
 
 const WF = 'prop-wf-z9x8c';
 const T0 = Date.parse('2025-03-01T10:00:00Z');

@@ -1,4 +1,4 @@
-// decide() on realistic statuses: node maps written by hand from argo-daemons.md §2–§4 and run through
+// decide() on realistic statuses: node maps written by hand as Argo's controller writes them, and run through
 // the same readers the reaper uses (readWorkflow, readPod).
 import { describe, expect, it } from 'vitest';
 import { readWorkflow, type WorkflowState } from '../argo/status.ts';
@@ -21,7 +21,7 @@ import {
   type NodeSpec,
   type PodSpec,
   type WorkflowSpec,
-} from './fixtures/workflows.ts';
+} from '../../test/support/workflows.ts';
 
 const at = (hms: string) => new Date(`2025-03-01T${hms}Z`);
 const iso = (hms: string) => `2025-03-01T${hms}Z`;

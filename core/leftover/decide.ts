@@ -1,4 +1,4 @@
-// Is this daemon pod a leftover, and may it be deleted now? (argo-daemons.md §3–§4, contracts §4)
+// Is this daemon pod a leftover, and may it be deleted now?
 //
 // A daemon pod is leftover when it is still Running and any of these holds:
 //   - its boundary node (node.boundaryID) is fulfilled: Succeeded, Failed, Error, Skipped, Omitted;
@@ -9,13 +9,14 @@
 //   - no Workflow with the pod's workflow uid exists: deleted, the pod orphaned by --cascade=orphan
 //     (no ownerReference; uid from the guard's label or ARGO_WORKFLOW_UID), or the name reused by a
 //     new run with another uid.
-// The pod is joined to its node ONLY through the node-id annotation (recomputing names leaked, §1).
+// The pod is joined to its node ONLY through the node-id annotation: recomputing the join from
+// names has leaked daemons in Argo itself (argoproj/argo-workflows#8692, #11734, #12533).
 // Argo gets its own chance first: a leftover is reaped only once the pod's terminationGracePeriodSeconds
 // plus graceMargin have passed since its scope ended; until then the decision is `wait` until notBefore.
 // When the scope ended is read from the status (the boundary's or the Workflow's finishedAt, the
 // Workflow's deletionTimestamp) when it is there and not in the future; otherwise it is when the
 // reaper first saw that state (firstSeen). A daemon node's own finishedAt is never used: it is set
-// when the daemon became ready (§2).
+// when the daemon became ready.
 //
 // Never reaped: a pod whose template is not a daemon (or cannot be read and carries no guard label); a
 // daemon whose node is not fulfilled or still daemoned while its scope and Workflow are live; a pod that
@@ -255,11 +256,11 @@ function describeNode(node: NodeState): string {
 }
 
 /**
- * When a pod being deleted counts as stuck (contracts §4): its deletionTimestamp — which the API server
+ * When a pod being deleted counts as stuck: its deletionTimestamp — which the API server
  * sets to the moment of the delete plus the grace period — plus graceMargin. Null when not being deleted.
  * The reaper reports a daemon pod it deleted that is still present at this moment (DaemonStuck, reason
  * pod-stuck), and force-deletes it only with `stuck: force`.
  */
-export function stuckAt(pod: PodState, config: ReaperConfig): Date | null {
+export function stuckAt(pod: Pick<PodState, 'deletionTimestamp'>, config: ReaperConfig): Date | null {
   return pod.deletionTimestamp === undefined ? null : new Date(pod.deletionTimestamp + config.graceMarginSeconds * 1000);
 }

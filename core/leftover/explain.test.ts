@@ -3,7 +3,7 @@ import { reaperConfig } from './config.ts';
 import { flattenDocuments } from '../data.ts';
 import { explain, explainJson, explainText, rfc3339 } from './explain.ts';
 import { reasonNames, reasons, reasonsMarkdown } from './reasons.ts';
-import { argoPod, clientStep, redisDaemon, workflowObject, type NodeSpec } from './fixtures/workflows.ts';
+import { argoPod, clientStep, redisDaemon, workflowObject, type NodeSpec } from '../../test/support/workflows.ts';
 
 const wf = 'explain-wf-8k2l1';
 const uid = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';

@@ -1,5 +1,5 @@
 // `argo-daemon-guard explain`, the pure part: pods (and the Workflows they belong to) as read from
-// files → the reaper's decision for every pod, as JSON lines (contracts §4) and as text. The CLI reads
+// files → the reaper's decision for every pod, as JSON lines (one stable shape scripts can parse) and as text. The CLI reads
 // the files, parses the YAML/JSON documents and prints; nothing here reads a file or the clock.
 import { flattenDocuments, record } from '../data.ts';
 import { readWorkflow, type WorkflowState } from '../argo/status.ts';
@@ -22,7 +22,7 @@ export interface ExplainInput {
   firstSeen?: Date;
 }
 
-/** One line of `explain --json`, keys in this order (contracts §4). */
+/** One line of `explain --json`, keys in this order: scripts and tests read them by name and position. */
 export interface ExplainLine {
   namespace: string;
   pod: string;

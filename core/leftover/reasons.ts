@@ -1,4 +1,4 @@
-// The reaper's decisions and the closed set of reasons behind them (contracts §4). Defined once here;
+// The reaper's decisions and the closed set of reasons behind them. Defined once here;
 // logs, Events, metric labels, `explain` and the README use these tokens unchanged.
 
 export const decisions = ['keep', 'wait', 'reap', 'unknown'] as const;

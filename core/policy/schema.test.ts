@@ -11,7 +11,7 @@ function problemsOf(yamlText: string): string[] {
   throw new Error('expected the policy to be refused');
 }
 
-describe('the default policy (contracts §3)', () => {
+describe('the default policy', () => {
   it('enforces nothing: every rule warns', () => {
     for (const r of ruleNames) expect(defaultPolicy.rules[r].mode).toBe('warn');
   });

@@ -1,6 +1,6 @@
 // The one definition of the daemon policy: its JSON Schema (used by the loader here and rendered
 // into the chart's values.schema.json), its TypeScript shape, and its defaults.
-import { ConfigFileError, configLoader, durationPattern, durationSeconds as parseDuration } from '../config-file.ts';
+import { ConfigFileError, configLoader, durationPattern, durationSeconds } from '../config-file.ts';
 import { record } from '../data.ts';
 
 export const modes = ['enforce', 'warn', 'audit', 'off'] as const;
@@ -41,7 +41,7 @@ export interface Policy {
   exemptions: { namespaces?: string[]; selector?: LabelSelector; rules?: RuleName[] }[];
 }
 
-/** Enforces nothing: every rule warns, daemons live at most a day (contracts §3). */
+/** Enforces nothing: every rule warns, daemons live at most a day (safe to install on a running cluster). */
 export const defaultPolicy: Policy = {
   maxLifetime: '24h',
   defaults: { requests: {}, limits: {} },
@@ -184,9 +184,5 @@ function withDefaults(p: Partial<Policy>): Policy {
   };
 }
 
-/** config-file's durationSeconds, remembering its last answer: every admission asks it for the same maxLifetime. */
-let lastDuration: { value: string | number; seconds: number } | undefined;
-export function durationSeconds(value: string | number): number {
-  if (lastDuration?.value !== value) lastDuration = { value, seconds: parseDuration(value) };
-  return lastDuration.seconds;
-}
+/** A policy duration (maxLifetime) in seconds; the policy's importers read it from here. */
+export { durationSeconds };

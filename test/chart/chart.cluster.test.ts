@@ -25,7 +25,7 @@ import { offloadConfigMap, redisTemplate, workflowPod } from '../fixtures/pods.t
 import { kubectl } from '../cluster/crds.ts';
 import { apiError, cluster, core, custom, kc, testNamespace, waitUntil } from '../integration/helpers.ts';
 import { chartCopy, find, helm, helmBinary, render, valuesFile, type Obj } from './helm.ts';
-import { scenarios, type Values } from './scenarios.ts';
+import { scenarios, variants, type Values } from './scenarios.ts';
 import { allowed, httpsJson, runCli, scratchFile, serviceAccountKubeconfig, startCli, stopAll, type CliProcess } from './processes.ts';
 
 const run = promisify(execFile);
@@ -95,6 +95,15 @@ describe('server-side dry-run of every rendering', () => {
     targets = [await testNamespace('adg-dry-argo'), await testNamespace('adg-dry-team')];
   });
 
+  /** A server-side dry-run apply (strict field validation) of the whole rendering: every object accepted. */
+  async function expectAccepted(name: string, values: Values) {
+    const objects = await render({ values, namespace: dryNs });
+    const file = writeObjects(`dry-run-${name}`, objects);
+    const { stdout } = await kubectl(admin(), ['apply', '--server-side', '--dry-run=server', '--field-manager=adg-chart-test', '--validate=strict', '-f', file]);
+    const applied = stdout.split('\n').filter((l) => l.includes('(server dry run)'));
+    expect(applied).toHaveLength(objects.length);
+  }
+
   const needs: Record<string, string | undefined> = {
     certManager: crdModules[0].module,
     certManagerIssuer: crdModules[0].module,
@@ -109,11 +118,16 @@ describe('server-side dry-run of every rendering', () => {
     }
     let values: Values = scenarios[name]!;
     if (name === 'namespaced') values = { namespaced: { enabled: true, namespaces: targets } };
-    const objects = await render({ values, namespace: dryNs });
-    const file = writeObjects(`dry-run-${name}`, objects);
-    const { stdout } = await kubectl(admin(), ['apply', '--server-side', '--dry-run=server', '--field-manager=adg-chart-test', '--validate=strict', '-f', file]);
-    const applied = stdout.split('\n').filter((l) => l.includes('(server dry run)'));
-    expect(applied).toHaveLength(objects.length);
+    await expectAccepted(name, values);
+  });
+
+  test.each(Object.keys(variants))('%s: every object (hooks included) is accepted by the API server', async (name) => {
+    const module = crdModules[1].module;
+    if (crdStatus[module] !== 'installed') {
+      console.warn(`skipped ${name}: the CRDs of ${module} are not available: ${crdStatus[module]}`);
+      return;
+    }
+    await expectAccepted(name, variants[name]!);
   });
 
   test('the CRDs came from their Go modules (or the reason they could not)', () => {
@@ -390,15 +404,23 @@ describe('installed with helm; the webhook and the reaper run with the chart\'s 
     try {
       const hookKc = await serviceAccountKubeconfig(ns, `${fullname}-uninstall`);
       expect(await allowed(sa('uninstall'), { verb: 'delete', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name: 'argo-daemon-guard' })).toBe(false);
-      const first = await runCli(['uninstall-webhooks', `--name=${fullname}`, `--kubeconfig=${hookKc}`, '--timeout=20']);
+      // Exactly the hook Job's arguments.
+      const job = objs.find((o) => o.kind === 'Job' && o.metadata.name === `${fullname}-uninstall`) as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+      const hookArgs = job.spec.template.spec.containers[0]!.args;
+      expect(hookArgs).toEqual(['uninstall-webhooks', `--name=${fullname}`, '--ignore-not-found']);
+      const first = await runCli([...hookArgs, `--kubeconfig=${hookKc}`, '--timeout=20']);
       expect(first.output).toContain(`MutatingWebhookConfiguration ${fullname}: deleted`);
       expect(first.output).toContain(`ValidatingWebhookConfiguration ${fullname}: deleted`);
       expect(first.code).toBe(0);
       await expect(adm().readMutatingWebhookConfiguration({ name: fullname })).rejects.toSatisfy((e: unknown) => apiError(e).code === 404);
       await expect(adm().readValidatingWebhookConfiguration({ name: fullname })).rejects.toSatisfy((e: unknown) => apiError(e).code === 404);
-      const again = await runCli(['uninstall-webhooks', `--name=${fullname}`, `--kubeconfig=${hookKc}`, '--timeout=20']);
+      const again = await runCli([...hookArgs, `--kubeconfig=${hookKc}`, '--timeout=20']);
       expect(again.output).toContain('already gone');
       expect(again.code).toBe(0);
+      // By hand, by release (the chart's labels): nothing left to delete is "found none", exit 1.
+      const byHand = await runCli(['uninstall-webhooks', `--release=${release}`, `--kubeconfig=${admin()}`, '--timeout=20']);
+      expect(byHand.output).toContain(`found none: no webhook configuration of release ${release}`);
+      expect(byHand.code).toBe(1);
     } finally {
       await kubectl(admin(), ['delete', '--ignore-not-found', '-f', file]);
     }
@@ -416,6 +438,11 @@ describe('installed with helm; the webhook and the reaper run with the chart\'s 
     expect(r.code).toBe(0);
     const expected = Buffer.from(secret.data['ca-bundle.crt']!).toString('base64');
     for (const [name, b] of Object.entries(await caBundles())) expect(b, name).toBe(expected);
+    // By hand, without a name: the only release's configurations, found by the chart's labels, listed as deleted.
+    const byHand = await runCli(['uninstall-webhooks', `--kubeconfig=${admin()}`, '--timeout=20']);
+    expect(byHand.output).toContain(`MutatingWebhookConfiguration ${fullname}: deleted`);
+    expect(byHand.output).toContain(`ValidatingWebhookConfiguration ${fullname}: deleted`);
+    expect(byHand.code).toBe(0);
     expect((await helm(['uninstall', release, '--namespace', ns, '--no-hooks'], { kubeconfig: admin() })).code).toBe(0);
   });
 });

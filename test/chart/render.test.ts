@@ -54,8 +54,8 @@ const rulesOf = (o: Obj) => (o.rules ?? []) as Rule[];
 const roles = (objs: Obj[]) => objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole');
 const podSpecs = (objs: Obj[]) =>
   objs
-    .filter((o) => o.kind === 'Deployment' || o.kind === 'Job')
-    .map((o) => ({ obj: o, spec: (o as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec }));
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'Job' || o.kind === 'Pod')
+    .map((o) => ({ obj: o, spec: o.kind === 'Pod' ? (o as unknown as { spec: PodSpec }).spec : (o as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec }));
 type Container = { name: string; args?: string[]; securityContext?: Record<string, unknown>; readinessProbe?: Probe; livenessProbe?: Probe; startupProbe?: Probe; resources?: unknown; volumeMounts?: { name: string; mountPath: string }[] };
 type Probe = { httpGet: { path: string; port: string; scheme?: string } };
 type PodSpec = { securityContext: Record<string, unknown>; containers: Container[]; serviceAccountName: string; volumes?: Record<string, unknown>[]; topologySpreadConstraints?: unknown[] };
@@ -221,7 +221,8 @@ describe('least-privilege RBAC', () => {
 describe('pods', () => {
   it.each(Object.keys(scenarios))('%s: every pod meets the restricted Pod Security profile', (name) => {
     const specs = podSpecs(rendered[name]!);
-    expect(specs.length).toBe(3);
+    // The two Deployments, the uninstall hook's Job, the helm test pod.
+    expect(specs.map((x) => x.obj.kind).sort()).toEqual(['Deployment', 'Deployment', 'Job', 'Pod']);
     for (const { obj, spec } of specs) {
       expect(spec.securityContext, obj.metadata.name).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       for (const c of spec.containers) {
@@ -317,7 +318,7 @@ describe('pods', () => {
     const job = one(rendered.default!, 'Job', `${fullname}-uninstall`) as unknown as Obj & { spec: { template: { spec: PodSpec } } };
     expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-delete', 'helm.sh/hook-weight': '0' });
     const c = job.spec.template.spec.containers[0]!;
-    expect(c.args).toEqual(['uninstall-webhooks', `--name=${fullname}`]);
+    expect(c.args).toEqual(['uninstall-webhooks', `--name=${fullname}`, '--ignore-not-found']);
     expect(job.spec.template.spec.serviceAccountName).toBe(`${fullname}-uninstall`);
     for (const kind of ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding']) {
       expect(Number(one(rendered.default!, kind, `${fullname}-uninstall`).metadata.annotations!['helm.sh/hook-weight'])).toBeLessThan(0);

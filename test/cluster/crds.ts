@@ -9,25 +9,41 @@ import { versions, binaryPath } from './binaries.ts';
 
 const run = promisify(execFile);
 
-export const argoModule = 'github.com/argoproj/argo-workflows/v3';
+/** `3.7.18` or `v4.0.5` → `v4.0.5`-style, as Go module versions are written. */
+export function argoModuleVersion(version: string): string {
+  const v = version.startsWith('v') ? version : `v${version}`;
+  if (!/^v\d+\.\d+\.\d+$/.test(v)) throw new Error(`Argo version ${JSON.stringify(version)} is not a release like 3.7.18 or 4.0.5`);
+  return v;
+}
+
+/** Each major version of Argo is its own Go module: …/v3 for 3.x, …/v4 for 4.x (semantic import versioning). */
+export function argoModulePath(version: string = versions.argo): string {
+  const major = Number(argoModuleVersion(version).slice(1).split('.')[0]);
+  return major >= 2 ? `github.com/argoproj/argo-workflows/v${major}` : 'github.com/argoproj/argo-workflows';
+}
+
+/** The module of the default version (v3.7.18). */
+export const argoModule = argoModulePath();
 
 /** `go mod download -json` → the module's directory in the module cache (downloads it if missing). */
-export async function argoModuleDir(): Promise<string> {
-  const { stdout } = await run('go', ['mod', 'download', '-json', `${argoModule}@${versions.argo}`], {
+export async function argoModuleDir(version: string = versions.argo): Promise<string> {
+  const ref = `${argoModulePath(version)}@${argoModuleVersion(version)}`;
+  const { stdout } = await run('go', ['mod', 'download', '-json', ref], {
     env: { ...process.env, GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' },
     maxBuffer: 16 * 1024 * 1024,
   }).catch((err: Error & { stdout?: string; stderr?: string }) => {
-    throw new Error(`go mod download ${argoModule}@${versions.argo} failed: ${err.stderr || err.stdout || err.message}`);
+    throw new Error(`go mod download ${ref} failed: ${err.stderr || err.stdout || err.message}`);
   });
   const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
-  if (!info.Dir) throw new Error(`go mod download ${argoModule}@${versions.argo}: ${info.Error ?? 'no Dir in its output'}`);
+  if (!info.Dir) throw new Error(`go mod download ${ref}: ${info.Error ?? 'no Dir in its output'}`);
   return info.Dir;
 }
 
 /**
- * `full`: the CRDs with their OpenAPI schemas (7.4 MB; what the tests use). `minimal`: schema-less,
- * 144 KB — what Argo's own install.yaml (manifests/cluster-install) ships, and applied in a second
- * rather than 15.
+ * `full`: the CRDs with their OpenAPI schemas (7.4 MB at v3.7.18, 10.9 MB with CEL validation rules at
+ * v4.0.5; what the tests use). `minimal`: schema-less (144 KB at v3.7.18, 868 KB at v4.0.5) and applied in a second rather
+ * than 15. Argo's own install manifests (manifests/cluster-install, namespace-install) ship `minimal` at
+ * v3.7 and `full` from v4.0.
  */
 export type ArgoCrdVariant = 'full' | 'minimal';
 
@@ -48,9 +64,9 @@ export async function kubectl(kubeconfig: string, args: string[], timeoutMs = 12
   }
 }
 
-/** Applies every full CRD and waits until all are Established. */
-export async function installArgoCrds(kubeconfig: string, variant: ArgoCrdVariant = 'full'): Promise<string[]> {
-  const files = argoCrdFiles(await argoModuleDir(), variant);
+/** Applies every CRD of the variant, from the Argo module at `version`; returns the CRDs' names. */
+export async function installArgoCrds(kubeconfig: string, variant: ArgoCrdVariant = 'full', version: string = versions.argo): Promise<string[]> {
+  const files = argoCrdFiles(await argoModuleDir(version), variant);
   // One kubectl for all: the time goes to the API server (seconds per multi-megabyte CRD), and
   // parallel kubectls only add YAML parsing on the same two cores.
   const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=argo-daemon-guard-test'];

@@ -60,35 +60,34 @@ app.kubernetes.io/part-of: argo-daemon-guard
 {{- end }}
 {{- end -}}
 
+{{/* The chart's one image; global.imageRegistry prefixes it wherever it is used. */}}
 {{- define "adg.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- with (.Values.global | default dict).imageRegistry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
-{{/* The restricted Pod Security profile: non-root, read-only root, no escalation, no capabilities. */}}
-{{- define "adg.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 1000
-runAsGroup: 1000
-seccompProfile:
-  type: RuntimeDefault
+{{/* The ServiceAccount a part's pods run as: the chart's, or an existing one by name. Call with (dict "ctx" $ "component" "webhook"). */}}
+{{- define "adg.serviceAccountName" -}}
+{{- $sa := (index .ctx.Values .component).serviceAccount -}}
+{{- if $sa.create -}}
+{{- default (printf "%s-%s" (include "adg.fullname" .ctx) .component) $sa.name -}}
+{{- else -}}
+{{- required (printf "%s.serviceAccount.create=false needs %s.serviceAccount.name: the existing ServiceAccount the %s pods run as" .component .component .component) $sa.name -}}
+{{- end -}}
 {{- end -}}
 
-{{- define "adg.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 1000
-runAsGroup: 1000
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-privileged: false
-capabilities:
-  drop: [ALL]
-seccompProfile:
-  type: RuntimeDefault
-{{- end -}}
+{{/*
+The part whose security contexts, node selector and tolerations the chart's short-lived pods
+(uninstall hook, helm test) borrow: the webhook when it is installed, else the reaper.
+*/}}
+{{- define "adg.auxPart" -}}{{ ternary "webhook" "reaper" .Values.webhook.enabled }}{{- end -}}
 
 {{/* The namespaces whose objects the guard handles, when Argo runs namespaced. */}}
 {{- define "adg.watchNamespaces" -}}
@@ -168,6 +167,18 @@ release's values put in place of the placeholders. Returns the JSON of {mutating
 {{- $_ := set $first "values" ($values | uniq) -}}
 {{- if $watch -}}
 {{- $_ := set $w.namespaceSelector "matchExpressions" (append $w.namespaceSelector.matchExpressions (dict "key" "kubernetes.io/metadata.name" "operator" "In" "values" $watch)) -}}
+{{- end -}}
+{{- /* The user's selectors narrow the built-in ones: their expressions are added, their labels must match too. */ -}}
+{{- range $field := list "namespaceSelector" "objectSelector" -}}
+{{- $user := index $.Values.webhook $field | default dict -}}
+{{- $sel := index $w $field | default dict -}}
+{{- with $user.matchExpressions -}}
+{{- $_ := set $sel "matchExpressions" (concat ($sel.matchExpressions | default list) .) -}}
+{{- end -}}
+{{- with $user.matchLabels -}}
+{{- $_ := set $sel "matchLabels" (merge (deepCopy .) ($sel.matchLabels | default dict)) -}}
+{{- end -}}
+{{- $_ := set $w $field $sel -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

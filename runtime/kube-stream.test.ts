@@ -1,7 +1,7 @@
 // The list splitter: items come out one by one, whole and in order, however the bytes are chunked.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ListSplitter, parseWatchLine, type MemberPath } from './informer.ts';
+import { ListSplitter, parseWatchLine, type MemberPath } from './kube-stream.ts';
 
 function split(text: string, cuts: number[], members?: MemberPath): { items: unknown[]; rest: unknown; members: ([string, string][] | undefined)[] } {
   const bytes = Buffer.from(text, 'utf8');

@@ -1,6 +1,12 @@
-// Every command parses its options the same way: node:util parseArgs, -h/--help, and on a bad option
-// the message plus the command's usage on stderr with exit code 2.
+// What a command of the one binary is, and how every command parses its options: node:util parseArgs,
+// -h/--help, and on a bad option the message plus the command's usage on stderr with exit code 2.
+// The shells (webhook, reaper) define their commands here; the CLI only lists and loads them.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -6,8 +6,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { createLogger, type Logger } from '../runtime/log.ts';
-import { createCA, issueServingCert, type KeyPairPem } from './tls/pki.ts';
+import { createLogger, type Logger } from '../../runtime/log.ts';
+import { createCA, issueServingCert, type KeyPairPem } from '../../webhook/tls/pki.ts';
 
 export const workflowName = 'daemon-step-dvbnn';
 export const workflowUid = '6c1d3b9a-8f2e-4a57-9d0c-2e7f1a4b5c6d';

@@ -1,20 +1,22 @@
-// The reaper's loop: caches of daemon pods and Workflows (trimmed to what decide reads) → a queue of
-// pods due for a decision → core/leftover/decide → reapLeftover for each leftover, on the leader only.
-import type { KubeConfig } from '@kubernetes/client-node';
+// Scope ended → pod reaped, for one pod at a time: read the caches → decide (core/leftover/decide) →
+// act (core/leftover/act) → carry out a reap (reap.ts) → record what came of it. Pods come due through
+// a DueQueue; reaps run on a few workers, on the leader only; Events are written in the background.
 import type { Logger } from 'pino';
-import { argo } from '../core/keys.ts';
-import { nodePhases, readWorkflow, reduceNode, type NodePhase, type NodeState, type WorkflowState } from '../core/argo/status.ts';
-import { isDryRun, type ReaperConfig } from '../core/leftover/config.ts';
+import type { WorkflowState } from '../core/argo/status.ts';
+import { act, backoffMs } from '../core/leftover/act.ts';
+import type { ReaperConfig } from '../core/leftover/config.ts';
 import { decide, type Verdict } from '../core/leftover/decide.ts';
-import { readPod, type PodState } from '../core/leftover/pod.ts';
+import type { PodState } from '../core/leftover/pod.ts';
 import type { Reason } from '../core/leftover/reasons.ts';
 import { apiErrorMessage } from '../runtime/kube.ts';
-import { InformerGroup } from './informer.ts';
+import { podKey, type CacheEvents, type ReaperCaches } from './cache.ts';
 import type { ReaperMetrics } from './metrics.ts';
+import { DueQueue } from './queue.ts';
 import { reapLeftover, type ReapDeps } from './reap.ts';
 
-export interface ReaperOptions {
-  kc: KubeConfig;
+export interface ReconcilerOptions {
+  /** Opens the caches, which report to the reconciler through `events`. */
+  caches: (events: CacheEvents) => ReaperCaches;
   log: Logger;
   metrics: ReaperMetrics;
   config: () => ReaperConfig;
@@ -29,66 +31,18 @@ export interface ReaperOptions {
    * delete, in the background, so a burst of deletes does not wait for its Events. Default 4.
    */
   eventWorkers?: number;
-  /** Silence on a watch longer than this is a stall (the API server bookmarks about once a minute). */
-  watchSilenceSeconds?: number;
 }
 
-const key = (namespace: string, name: string) => `${namespace}/${name}`;
-const objectKey = (raw: unknown) => {
-  const m = (raw as { metadata?: { namespace?: string; name?: string } })?.metadata;
-  return key(m?.namespace ?? '', m?.name ?? '');
-};
-
-/** Node phases as shared constants: one copy of "Succeeded" for every node, not one each. */
-const phases = new Map<string, NodePhase>(nodePhases.map((p) => [p, p]));
-
-/**
- * One copy of each short string that repeats across Workflows (template names, namespaces): kept
- * in memory once, not once per node. Bounded, so names that never repeat cannot grow it for ever.
- */
-const shared = new Map<string, string>();
-function intern(value: string): string;
-function intern(value: string | undefined): string | undefined;
-function intern(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const known = shared.get(value);
-  if (known !== undefined) return known;
-  if (shared.size < 20_000) shared.set(value, value);
-  return value;
-}
-
-/** Shares the strings that repeat within one Workflow's nodes (boundary ids are other nodes' ids) and across Workflows. */
-function compact(nodes: ReadonlyMap<string, NodeState>): void {
-  for (const node of nodes.values()) {
-    node.phase = phases.get(node.phase) ?? '';
-    const boundary = node.boundaryID ? nodes.get(node.boundaryID) : undefined;
-    if (boundary) node.boundaryID = boundary.id;
-    if (node.templateName !== undefined) node.templateName = intern(node.templateName);
-  }
-}
-
-/** A node map given member by member ([node id, JSON text]), reduced as readWorkflow reduces it. */
-export function nodeMap(members: [string, string][]): Map<string, NodeState> {
-  const out = new Map<string, NodeState>();
-  for (const [id, text] of members) {
-    const node = reduceNode(id, JSON.parse(text));
-    if (node) out.set(id, node);
-  }
-  compact(out);
-  return out;
-}
-
-export class ReaperController {
-  private readonly o: ReaperOptions;
+export class Reconciler {
+  private readonly o: ReconcilerOptions;
   private readonly log: Logger;
-  readonly pods: InformerGroup<PodState>;
-  readonly workflows: InformerGroup<WorkflowState>;
+  private readonly caches: ReaperCaches;
   /** Pods by their Workflow (namespace/name), so a Workflow change re-decides its pods. */
   private readonly podsOfWorkflow = new Map<string, Set<string>>();
   /** When each pod (by uid) was first seen in the state a reason names: decide's firstSeen. */
   private readonly firstSeen = new Map<string, Map<Reason, Date>>();
-  /** Pod key → when it is next due for a decision. */
-  private readonly due = new Map<string, number>();
+  /** Pod keys due for a decision. */
+  private readonly due: DueQueue<string>;
   private readonly inFlight = new Set<string>();
   /**
    * Pods whose delete was accepted and that are now being verified: they stay in flight (never decided
@@ -98,14 +52,10 @@ export class ReaperController {
   private readonly verifying = new Set<string>();
   /** Verifications waiting for the pod watch to say a pod (by uid) is gone (true) or dropped (false). */
   private readonly goneWaiters = new Map<string, Set<(gone: boolean) => void>>();
-  /** Pod keys whose verdict is reap, waiting for a worker, in the order they became due. */
-  private readonly reapQueue = new Set<string>();
+  /** Pod keys whose verdict is reap, waiting for a worker, in the order they became due, with that verdict. */
+  private readonly reapQueue = new Map<string, Verdict>();
   /** Reaps holding a worker (fresh reads and delete). */
   private active = 0;
-  /** The one timer for the next due pod, and when it fires. */
-  private wake: NodeJS.Timeout | undefined;
-  private wakeAt = Infinity;
-  private runScheduled = false;
   /** Fresh Workflow reads under way, shared by the reaps of pods of one Workflow due together. */
   private readonly workflowReads = new Map<string, { issuedAt: number; read: Promise<unknown | undefined> }>();
   /** Events to write in the background. */
@@ -116,76 +66,30 @@ export class ReaperController {
   private readonly reportedWouldReap = new Set<string>();
   private readonly stuck = new Set<string>();
   private readonly lastVerdict = new Map<string, Verdict>();
-  /** The cached verdict of each pod in reapQueue. */
-  private readonly pendingVerdict = new Map<string, Verdict>();
   private leading = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private synced = false;
 
-  constructor(o: ReaperOptions) {
+  constructor(o: ReconcilerOptions) {
     this.o = o;
     this.log = o.log.child({ component: 'reaper' });
-    const silence = o.watchSilenceSeconds ?? 150;
-    const instanceSelector = () => {
-      const id = o.config().instanceId;
-      return id ? `,${argo.controllerInstanceIdLabel}=${id}` : '';
-    };
-    // Named namespaces are watched one by one, so Roles in those namespaces are all the reaper needs;
-    // a prefix pattern ("team-*") needs the cluster-wide watch.
-    const config = o.config();
-    const named = config.namespaces.length > 0 && config.namespaces.every((n) => !n.endsWith('*')) ? config.namespaces : undefined;
-    this.pods = new InformerGroup<PodState>(
-      o.kc,
-      {
-        name: 'pods',
-        namespaces: named,
-        path: (ns) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods'),
-        // Every Argo pod, not only labeled ones: the back-fill for daemons the webhook missed. Pods that
-        // are not daemons are dropped as they arrive, so only daemons stay in memory.
-        labelSelector: `${argo.workflowLabel}${instanceSelector()}`,
-        trim: (raw) => {
-          const pod = readPod(raw);
-          return pod.daemon.kind === 'daemon' || pod.daemon.kind === 'unknown' ? pod : undefined;
-        },
-        key: objectKey,
-        onUpsert: (k, pod) => this.onPod(k, pod),
-        onDelete: (k, last, gone) => this.forgetPod(k, last, gone),
-        onSynced: () => this.schedule(Date.now()),
-        resyncSeconds: o.config().resyncSeconds,
-        silenceSeconds: silence,
-      },
-      o.log,
-    );
-    this.workflows = new InformerGroup<WorkflowState>(
-      o.kc,
-      {
-        name: 'workflows',
-        namespaces: named,
-        path: (ns) => `/apis/${argo.group}/${argo.version}/${ns ? `namespaces/${ns}/` : ''}${argo.resources.workflows}`,
-        ...(o.config().instanceId ? { labelSelector: `${argo.controllerInstanceIdLabel}=${o.config().instanceId}` } : {}),
-        // From a list, the node map arrives member by member (see ListSplitter): parsed one node at a
-        // time, it leaves no garbage behind, where parsing the map whole would.
-        members: ['status', 'nodes'],
-        trim: (raw, members) => {
-          const wf = readWorkflow(raw);
-          if (!wf.ok) return undefined;
-          const nodes = wf.value.nodes;
-          if (members && nodes.kind === 'nodes' && nodes.source === 'inline') wf.value.nodes = { kind: 'nodes', source: 'inline', nodes: nodeMap(members) };
-          else if (nodes.kind === 'nodes') compact(nodes.nodes);
-          wf.value.namespace = intern(wf.value.namespace);
-          wf.value.instanceId = intern(wf.value.instanceId);
-          return wf.value;
-        },
-        key: objectKey,
-        onUpsert: (k) => this.enqueueWorkflowPods(k),
-        onDelete: (k) => this.enqueueWorkflowPods(k),
-        onSynced: () => this.enqueueAll(),
-        resyncSeconds: o.config().resyncSeconds,
-        silenceSeconds: silence,
-      },
-      o.log,
-    );
+    this.due = new DueQueue<string>(() => this.runDue());
+    this.caches = o.caches({
+      podChanged: (k, pod) => this.onPod(k, pod),
+      podLeft: (k, last, gone) => this.forgetPod(k, last, gone),
+      podsListed: () => this.due.schedule(Date.now()),
+      workflowChanged: (k) => this.enqueueWorkflowPods(k),
+      workflowsListed: () => this.enqueueAll(),
+    });
+  }
+
+  get pods() {
+    return this.caches.pods;
+  }
+
+  get workflows() {
+    return this.caches.workflows;
   }
 
   /**
@@ -194,27 +98,25 @@ export class ReaperController {
    * retrying, and the loop starts deciding once it is in.
    */
   async start(): Promise<void> {
-    // Due pods are run by a timer set for the earliest of them (schedule); this slow tick is only a
+    // Due pods are run by the queue's timer, set for the earliest of them; this slow tick is only a
     // safety net (and what refreshes the gauges).
     this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
-    await this.workflows.start();
-    await this.pods.start();
+    await this.caches.start();
     this.enqueueAll();
   }
 
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
-    clearTimeout(this.wake);
+    this.due.stop();
     for (const waiters of this.goneWaiters.values()) for (const resolve of waiters) resolve(false);
     this.goneWaiters.clear();
-    this.pods.stop();
-    this.workflows.stop();
+    this.caches.stop();
   }
 
   ready(): boolean {
-    return this.pods.synced && this.workflows.synced;
+    return this.caches.pods.synced && this.caches.workflows.synced;
   }
 
   setLeading(leading: boolean): void {
@@ -229,26 +131,23 @@ export class ReaperController {
     this.enqueueAll();
   }
 
-  verdictOf(podKey: string): Verdict | undefined {
-    return this.lastVerdict.get(podKey);
+  verdictOf(key: string): Verdict | undefined {
+    return this.lastVerdict.get(key);
   }
 
   private onPod(k: string, pod: PodState): void {
     if (pod.workflowName) {
-      const wk = key(pod.namespace, pod.workflowName);
+      const wk = podKey(pod.namespace, pod.workflowName);
       let set = this.podsOfWorkflow.get(wk);
       if (!set) this.podsOfWorkflow.set(wk, (set = new Set()));
       set.add(k);
     }
-    this.enqueue(k, Date.now());
+    this.due.add(k, Date.now());
   }
 
   private forgetPod(k: string, last: PodState | undefined, gone: boolean): void {
-    this.due.delete(k);
-    if (this.reapQueue.delete(k)) {
-      this.inFlight.delete(k);
-      this.pendingVerdict.delete(k);
-    }
+    this.due.remove(k);
+    if (this.reapQueue.delete(k)) this.inFlight.delete(k);
     this.failures.delete(k);
     this.lastVerdict.delete(k);
     this.stuck.delete(k);
@@ -258,50 +157,18 @@ export class ReaperController {
       this.goneWaiters.delete(last.uid);
       this.firstSeen.delete(last.uid);
       this.reportedWouldReap.delete(last.uid);
-      if (last.workflowName) this.podsOfWorkflow.get(key(last.namespace, last.workflowName))?.delete(k);
+      if (last.workflowName) this.podsOfWorkflow.get(podKey(last.namespace, last.workflowName))?.delete(k);
     }
   }
 
   private enqueueWorkflowPods(wk: string): void {
-    for (const k of this.podsOfWorkflow.get(wk) ?? []) this.enqueue(k, Date.now());
+    for (const k of this.podsOfWorkflow.get(wk) ?? []) this.due.add(k, Date.now());
   }
 
   private enqueueAll(): void {
     const now = Date.now();
-    for (const pod of this.pods.values()) this.enqueue(key(pod.namespace, pod.name), now);
-    this.schedule(now);
-  }
-
-  private enqueue(k: string, at: number): void {
-    const current = this.due.get(k);
-    if (current === undefined || at < current) {
-      this.due.set(k, at);
-      this.schedule(at);
-    }
-  }
-
-  /** Makes sure the due pods are run at `at` (a burst of events due now is run in one pass). */
-  private schedule(at: number): void {
-    if (this.stopped) return;
-    const now = Date.now();
-    if (at <= now) {
-      if (this.runScheduled) return;
-      this.runScheduled = true;
-      setImmediate(() => {
-        this.runScheduled = false;
-        this.runDue();
-      });
-      return;
-    }
-    if (at >= this.wakeAt) return;
-    clearTimeout(this.wake);
-    this.wakeAt = at;
-    this.wake = setTimeout(() => {
-      this.wakeAt = Infinity;
-      this.wake = undefined;
-      this.runDue();
-    }, at - now);
-    this.wake.unref();
+    for (const pod of this.caches.pods.values()) this.due.add(podKey(pod.namespace, pod.name), now);
+    this.due.schedule(now);
   }
 
   private tick(): void {
@@ -311,28 +178,16 @@ export class ReaperController {
 
   /**
    * Decides every pod that is due (decisions read only the caches: no worker, no API call), queues the
-   * reaps, hands them to free workers, and sets the timer for the next pod due.
+   * reaps and hands them to free workers. A pod in flight is decided again when its reap ends.
    */
   private runDue(): void {
     if (this.stopped || !this.ready()) return;
     if (!this.synced) {
       this.synced = true;
-      this.log.info({ pods: this.pods.size, workflows: this.workflows.size }, 'caches synced');
+      this.log.info({ pods: this.caches.pods.size, workflows: this.caches.workflows.size }, 'caches synced');
     }
-    const now = Date.now();
-    let next = Infinity;
-    for (const [k, at] of this.due) {
-      if (at > now) {
-        next = Math.min(next, at);
-        continue;
-      }
-      // In flight: decided again when its reap ends (pump re-schedules it then).
-      if (this.inFlight.has(k)) continue;
-      this.due.delete(k);
-      this.decideOne(k);
-    }
+    for (const k of this.due.take((k) => this.inFlight.has(k))) this.reconcile(k);
     this.pump();
-    if (next < Infinity) this.schedule(next);
   }
 
   /** Starts queued reaps while workers are free. */
@@ -340,23 +195,14 @@ export class ReaperController {
     const workers = this.workers();
     if (!this.leading) {
       // Leadership lost: queued reaps are dropped; the next leader decides them again.
-      for (const k of this.reapQueue) {
-        this.inFlight.delete(k);
-        this.pendingVerdict.delete(k);
-      }
+      for (const k of this.reapQueue.keys()) this.inFlight.delete(k);
       this.reapQueue.clear();
       if (this.active === 0) this.drainEvents();
       return;
     }
-    for (const k of this.reapQueue) {
+    for (const [k, verdict] of this.reapQueue) {
       if (this.active >= workers || this.stopped) break;
       this.reapQueue.delete(k);
-      const verdict = this.pendingVerdict.get(k);
-      this.pendingVerdict.delete(k);
-      if (!verdict) {
-        this.inFlight.delete(k);
-        continue;
-      }
       this.active++;
       let holding = true;
       const release = () => {
@@ -370,8 +216,8 @@ export class ReaperController {
         release();
         this.inFlight.delete(k);
         this.verifying.delete(k);
-        const at = this.due.get(k);
-        if (at !== undefined) this.schedule(at);
+        const at = this.due.dueAt(k);
+        if (at !== undefined) this.due.schedule(at);
       });
     }
   }
@@ -391,22 +237,49 @@ export class ReaperController {
     this.o.metrics.leftovers.set(leftovers);
     this.o.metrics.unknown.reset();
     for (const [reason, n] of unknown) this.o.metrics.unknown.set({ reason }, n);
-    this.o.metrics.cached.set({ informer: 'pods' }, this.pods.size);
-    this.o.metrics.cached.set({ informer: 'workflows' }, this.workflows.size);
+    this.o.metrics.cached.set({ informer: 'pods' }, this.caches.pods.size);
+    this.o.metrics.cached.set({ informer: 'workflows' }, this.caches.workflows.size);
   }
 
   private firstSeenOf(uid: string) {
     return (reason: Reason) => this.firstSeen.get(uid)?.get(reason);
   }
 
-  /** One decision on the caches; a reap verdict (on the leader) is queued for a worker. */
-  private decideOne(k: string): void {
-    const pod = this.pods.get(k);
+  /** One pod: its decision on the caches, and what follows from it; a reap (on the leader) is queued for a worker. */
+  private reconcile(k: string): void {
+    const pod = this.caches.pods.get(k);
     if (!pod) return;
     const config = this.o.config();
-    const workflow = pod.workflowName ? this.workflows.get(key(pod.namespace, pod.workflowName)) : undefined;
+    const workflow: WorkflowState | undefined = pod.workflowName ? this.caches.workflows.get(podKey(pod.namespace, pod.workflowName)) : undefined;
     const now = new Date();
     const verdict = decide({ pod, workflow, now, firstSeen: this.firstSeenOf(pod.uid), config });
+    this.record(k, pod, verdict, now);
+    if (verdict.decision === 'keep') this.firstSeen.delete(pod.uid);
+    if (verdict.decision === 'reap' && !this.leading) return;
+    const action = act({
+      verdict,
+      config,
+      // The rate limit is looked at when the reap starts, on a worker: a pod held back waits its turn there.
+      valves: { dryRunFlag: this.o.reap.dryRunFlag, circuitOpen: this.o.reap.breaker.tripped, rate: { ok: true } },
+      earlier: { reportedWouldReap: this.reportedWouldReap.has(pod.uid) },
+    });
+    switch (action.kind) {
+      case 'nothing':
+        if (action.retryAt !== undefined) this.due.add(k, action.retryAt);
+        return;
+      case 'delete':
+      case 'would-reap':
+        this.inFlight.add(k);
+        this.reapQueue.set(k, verdict);
+        return;
+      default:
+        // Verification and what follows a delete happen inside the reap that made it.
+        return;
+    }
+  }
+
+  /** The decision's trail: the counter, the last verdict (the gauges), firstSeen, and a log line when it changed. */
+  private record(k: string, pod: PodState, verdict: Verdict, now: Date): void {
     this.o.metrics.decisions.inc({ decision: verdict.decision, reason: verdict.reason });
     const previous = this.lastVerdict.get(k);
     this.lastVerdict.set(k, verdict);
@@ -419,29 +292,11 @@ export class ReaperController {
       this.log.debug({ namespace: pod.namespace, pod: pod.name, podUid: pod.uid, decision: verdict.decision, reason: verdict.reason, notBefore: verdict.notBefore, detail: verdict.detail }, 'decision');
       if (verdict.decision === 'unknown') this.log.warn({ namespace: pod.namespace, pod: pod.name, podUid: pod.uid, reason: verdict.reason, detail: verdict.detail }, 'cannot decide on daemon pod; leaving it alone');
     }
-
-    switch (verdict.decision) {
-      case 'keep':
-        this.firstSeen.delete(pod.uid);
-        return;
-      case 'unknown':
-        return;
-      case 'wait':
-        if (verdict.notBefore) this.enqueue(k, verdict.notBefore.getTime());
-        return;
-      case 'reap':
-        break;
-    }
-    if (!this.leading) return;
-    if (this.reportedWouldReap.has(pod.uid) && this.inDryRun(pod, config)) return;
-    this.inFlight.add(k);
-    this.pendingVerdict.set(k, verdict);
-    this.reapQueue.add(k);
   }
 
   /** Carries out one reap verdict; `release` frees its worker (once the delete is accepted, or at the end). */
   private async reap(k: string, verdict: Verdict, release: () => void): Promise<void> {
-    const pod = this.pods.get(k);
+    const pod = this.caches.pods.get(k);
     const config = this.o.config();
     const since = Date.now();
     const cluster = this.o.reap.cluster;
@@ -466,12 +321,12 @@ export class ReaperController {
     });
     switch (result.outcome) {
       case 'rate-limited':
-        this.enqueue(k, result.retryAt ?? Date.now() + 1000);
+        this.due.add(k, result.retryAt ?? Date.now() + 1000);
         break;
       case 'error': {
         const n = (this.failures.get(k) ?? 0) + 1;
         this.failures.set(k, n);
-        this.enqueue(k, Date.now() + Math.min(300_000, 1000 * 2 ** Math.min(n, 8)));
+        this.due.add(k, Date.now() + backoffMs(n));
         break;
       }
       case 'would-reap':
@@ -481,7 +336,7 @@ export class ReaperController {
         this.stuck.add(k);
         this.o.metrics.stuck.set(this.stuck.size);
         // Looked at again on the next resync; a pod held by a finalizer is reported, never stripped.
-        this.enqueue(k, Date.now() + config.resyncSeconds * 1000);
+        this.due.add(k, Date.now() + config.resyncSeconds * 1000);
         break;
       default:
         this.failures.delete(k);
@@ -493,7 +348,7 @@ export class ReaperController {
    * at or after `since` (when the caller's reap started, after its cached decision): never an older one.
    */
   private readWorkflowShared(namespace: string, name: string, since: number): Promise<unknown | undefined> {
-    const wk = key(namespace, name);
+    const wk = podKey(namespace, name);
     const shared = this.workflowReads.get(wk);
     if (shared && shared.issuedAt >= since) return shared.read;
     const entry = { issuedAt: Date.now(), read: this.o.reap.cluster.getWorkflow(namespace, name) };
@@ -534,7 +389,7 @@ export class ReaperController {
    * dropped it for another reason, the reaper stops, or the deadline passes.
    */
   private awaitGone(pod: PodState, deadline: number): Promise<boolean> {
-    if (this.stopped || this.pods.get(key(pod.namespace, pod.name))?.uid !== pod.uid) return Promise.resolve(false);
+    if (this.stopped || this.caches.pods.get(podKey(pod.namespace, pod.name))?.uid !== pod.uid) return Promise.resolve(false);
     return new Promise((resolve) => {
       let waiters = this.goneWaiters.get(pod.uid);
       if (!waiters) this.goneWaiters.set(pod.uid, (waiters = new Set()));
@@ -548,9 +403,5 @@ export class ReaperController {
       timer.unref();
       waiters.add(done);
     });
-  }
-
-  private inDryRun(pod: PodState, config: ReaperConfig): boolean {
-    return this.o.reap.dryRunFlag || isDryRun(config, pod.namespace) || this.o.reap.breaker.tripped;
   }
 }
